@@ -1,0 +1,97 @@
+"""Dates as clinical records print them, found with their character spans and parsed to ``date``.
+
+One regular expression per printed style, tried in order, so a span is reported once, with the
+style that parsed it. Two-digit years pivot on the current year (``05`` is 2005, ``96`` is 1996).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+
+_MONTHS = {
+    m: i
+    for i, names in enumerate(
+        (
+            ("jan", "january"),
+            ("feb", "february"),
+            ("mar", "march"),
+            ("apr", "april"),
+            ("may",),
+            ("jun", "june"),
+            ("jul", "july"),
+            ("aug", "august"),
+            ("sep", "sept", "september"),
+            ("oct", "october"),
+            ("nov", "november"),
+            ("dec", "december"),
+        ),
+        start=1,
+    )
+    for m in names
+}
+_MONTH = r"(?P<mon>jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
+
+DATE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("iso", re.compile(r"(?<![\d/-])(?P<y>(?:19|20)\d\d)-(?P<m>\d\d?)-(?P<d>\d\d?)(?![\d/-])")),
+    ("us", re.compile(r"(?<![\d/.-])(?P<m>\d\d?)/(?P<d>\d\d?)/(?P<y>\d{4}|\d\d)(?![\d/])")),
+    ("us_dash", re.compile(r"(?<![\d/.-])(?P<m>\d\d?)-(?P<d>\d\d?)-(?P<y>\d{4})(?![\d-])")),
+    ("dmy_mon", re.compile(r"(?<![\w-])(?P<d>\d\d?)[- ]" + _MONTH + r"[- ,]*(?P<y>\d{4})(?!\d)", re.I)),
+    ("mon_dy", re.compile(r"(?<!\w)" + _MONTH + r"\s+(?P<d>\d\d?)(?:st|nd|rd|th)?,?\s+(?P<y>\d{4})(?!\d)", re.I)),
+    ("compact", re.compile(r"(?<![\d])(?P<y>(?:19|20)\d\d)(?P<m>[01]\d)(?P<d>[0-3]\d)(?!\d)")),
+)
+
+
+@dataclass(frozen=True)
+class DateMention:
+    start: int
+    end: int
+    value: date
+    style: str
+
+
+def _year(text: str, today: date) -> int:
+    year = int(text)
+    if len(text) == 2:
+        pivot = today.year % 100 + 1
+        year += 2000 if year <= pivot else 1900
+    return year
+
+
+def parse_match(match: re.Match[str], today: date | None = None) -> date | None:
+    today = today or date.today()
+    groups = match.groupdict()
+    month = _MONTHS[groups["mon"].lower().rstrip(".")] if groups.get("mon") else int(groups["m"])
+    try:
+        value = date(_year(groups["y"], today), month, int(groups["d"]))
+    except ValueError:
+        return None
+    return value if date(1900, 1, 1) <= value <= date(today.year + 1, 12, 31) else None
+
+
+def find_dates(text: str, start: int = 0, end: int | None = None, compact: bool = False) -> Iterator[DateMention]:
+    """Every parseable date in ``text[start:end]``, in text order, without overlaps.
+
+    ``compact`` (YYYYMMDD) is off by default: eight digits are too often an MRN or an order number;
+    callers turn it on for fields known to hold a date, such as HL7-like segments.
+    """
+    end = len(text) if end is None else end
+    found: list[DateMention] = []
+    taken: list[tuple[int, int]] = []
+    for style, pattern in DATE_PATTERNS:
+        if style == "compact" and not compact:
+            continue
+        for match in pattern.finditer(text, start, end):
+            if any(match.start() < e and s < match.end() for s, e in taken):
+                continue
+            value = parse_match(match)
+            if value is not None:
+                found.append(DateMention(match.start(), match.end(), value, style))
+                taken.append((match.start(), match.end()))
+    return iter(sorted(found, key=lambda m: m.start))
+
+
+def first_date(text: str, start: int = 0, end: int | None = None, compact: bool = False) -> DateMention | None:
+    return next(find_dates(text, start, end, compact), None)

@@ -1,0 +1,472 @@
+"""Score encounter segmentations against a gold corpus.
+
+Why this module exists: a segmenter is only as good as we can show it to be,
+and "looks right on a few records" does not survive noisy, paginated input.
+Scoring is therefore done at LINE level (every gold encounter start is at a
+line start, and a system that lands one character off should not get zero),
+reported per corpus slice (variant, source, source/variant) so that a gain on
+clean text cannot hide a loss on hard text, and with several complementary
+figures: exact and +/-2-line boundary P/R/F1, Pk and WindowDiff (which reward
+near misses and penalise over/under-segmentation differently), the
+encounter-count error, and per-field accuracy of the extracted date, type,
+provider and facility.
+
+Corpus format (gold and predictions alike): JSON Lines, one object per record,
+``{"record": "<id>.txt", "source"?, "variant"?, "encounters": [{"start",
+"end", "date", "type", "provider", "facility"}]}`` with code-point offsets
+whose spans tile the record text.
+
+Conventions (decided here, relied on by the tests):
+
+* Line i covers ``[line_start_i, next_line_start)``; a trailing newline does
+  not open an extra empty line. An encounter start maps to the line that
+  contains it (bisect on line starts). Boundaries are the distinct lines of
+  the starts of encounters 2..n; a boundary on line 0 is dropped (it cannot
+  separate two lines).
+* Precision is ``None`` when nothing was predicted, recall ``None`` when the
+  gold has no boundary, F1 = 2TP / (gold + pred), ``None`` when both are 0.
+  Every ratio is micro-averaged over the records of a slice.
+* +/-2 matching is one-to-one and greedy by distance (ties: lower gold line,
+  then lower predicted line). Greedy is not always a maximum matching, but it
+  only differs when boundaries less than 5 lines apart compete, which is rare
+  and bounded.
+* Pk / WindowDiff: per record, k = max(1, round(lines / gold segments / 2))
+  (Python ``round``, i.e. half to even, as NLTK's ``pk`` does); the slice
+  figure is errors / windows summed over its records, so long records weigh
+  by their number of windows. Records with no more lines than k have no
+  window and do not count.
+* Field accuracy: each gold encounter with a non-null value is matched to the
+  predicted encounter overlapping strictly more than half of its characters
+  (at most one can); no match counts as wrong.
+* A gold record missing from the predictions is scored as one encounter over
+  the whole text with null fields; predicted records absent from the gold are
+  ignored. Spans that do not tile the text raise ``ValueError``: a scorer
+  that silently repairs broken output would hide the bug.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import operator
+import re
+import unicodedata
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict, dataclass, fields
+from functools import reduce
+from itertools import accumulate
+from pathlib import Path
+
+FIELDS = ("date", "type", "provider", "facility")
+NEAR_TOLERANCE = 2
+"""Lines a predicted boundary may be off and still count in the +/-2 scores."""
+
+_TITLES = frozenset(
+    """dr mr mrs ms miss prof jr sr ii iii md do phd rn np pa pa-c facp facs
+    fache mbbs mbchb dds dmd dpm pharmd aprn crnp fnp fnp-c dnp lpn cnm mph
+    msn bsn""".split()
+)
+_DELETED = re.compile(r"[.'\u2019]")  # "Dr." -> "dr", "M.D." -> "md", "Luke's" -> "lukes"
+_PUNCTUATION = re.compile(r"[^\w\s-]|_")  # hyphens kept until titles such as PA-C are gone
+
+
+def load_jsonl(path: str | Path) -> list[dict]:
+    """Read a JSON Lines corpus (blank lines skipped)."""
+    records = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if line.strip():
+                try:
+                    records.append(json.loads(line))
+                except json.JSONDecodeError as error:
+                    raise ValueError(f"{path}:{number}: {error}") from error
+    return records
+
+
+@dataclass(frozen=True)
+class SliceScores:
+    """Every figure for one slice of one system (see the module docstring for
+    the conventions; ``None`` means undefined, e.g. no gold values)."""
+
+    records: int
+    gold_boundaries: int
+    pred_boundaries: int
+    exact_precision: float | None
+    exact_recall: float | None
+    exact_f1: float | None
+    near_precision: float | None
+    near_recall: float | None
+    near_f1: float | None
+    pk: float | None
+    windowdiff: float | None
+    count_abs_error: float
+    count_signed_error: float
+    date_accuracy: float | None
+    type_accuracy: float | None
+    provider_accuracy: float | None
+    facility_accuracy: float | None
+    date_gold: int
+    type_gold: int
+    provider_gold: int
+    facility_gold: int
+
+
+@dataclass(frozen=True)
+class _Counts:
+    """Additive raw counts of one record (or a sum of records)."""
+
+    records: int
+    gold_boundaries: int
+    pred_boundaries: int
+    exact_hits: int
+    near_hits: int
+    windows: int
+    pk_errors: int
+    wd_errors: int
+    count_abs: int
+    count_signed: int
+    field_correct: tuple[int, ...]
+    field_gold: tuple[int, ...]
+
+    def __add__(self, other: _Counts) -> _Counts:
+        sums = {}
+        for f in fields(self):
+            a, b = getattr(self, f.name), getattr(other, f.name)
+            sums[f.name] = tuple(map(operator.add, a, b)) if isinstance(a, tuple) else a + b
+        return _Counts(**sums)
+
+    def scores(self) -> SliceScores:
+        def ratio(num: int, den: int) -> float | None:
+            return num / den if den else None
+
+        gold, pred = self.gold_boundaries, self.pred_boundaries
+        accuracy = [ratio(c, g) for c, g in zip(self.field_correct, self.field_gold)]
+        return SliceScores(
+            records=self.records,
+            gold_boundaries=gold,
+            pred_boundaries=pred,
+            exact_precision=ratio(self.exact_hits, pred),
+            exact_recall=ratio(self.exact_hits, gold),
+            exact_f1=ratio(2 * self.exact_hits, gold + pred),
+            near_precision=ratio(self.near_hits, pred),
+            near_recall=ratio(self.near_hits, gold),
+            near_f1=ratio(2 * self.near_hits, gold + pred),
+            pk=ratio(self.pk_errors, self.windows),
+            windowdiff=ratio(self.wd_errors, self.windows),
+            count_abs_error=self.count_abs / self.records,
+            count_signed_error=self.count_signed / self.records,
+            **{f"{name}_accuracy": acc for name, acc in zip(FIELDS, accuracy)},
+            **{f"{name}_gold": n for name, n in zip(FIELDS, self.field_gold)},
+        )
+
+
+@dataclass(frozen=True)
+class _Record:
+    """One gold record aligned with its prediction, boundaries in lines."""
+
+    gold: dict
+    pred_encounters: list[dict]
+    text: str
+    line_starts: list[int]
+    gold_boundaries: list[int]
+    pred_boundaries: list[int]
+
+
+def score(gold: list[dict], pred: list[dict], texts: Mapping[str, str]) -> dict[str, SliceScores]:
+    """Score ``pred`` against ``gold``; ``texts`` is keyed by gold "record".
+
+    Returns slice name -> scores, ordered: per variant, per source, per
+    source/variant (each sorted by name), then "all".
+    """
+    counts = [(rec.gold, _count(rec)) for rec in _align(gold, pred, texts)]
+    keys: list[Callable[[dict], str | None]] = [
+        lambda g: g.get("variant"),
+        lambda g: g.get("source"),
+        lambda g: f"{g['source']}/{g['variant']}" if "source" in g and "variant" in g else None,
+    ]
+    slices: dict[str, SliceScores] = {}
+    for key in keys:
+        groups: dict[str, _Counts] = {}
+        for record, c in counts:
+            name = key(record)
+            if name is not None:
+                groups[name] = groups[name] + c if name in groups else c
+        slices.update((name, groups[name].scores()) for name in sorted(groups))
+    if counts:
+        slices["all"] = reduce(operator.add, (c for _, c in counts)).scores()
+    return slices
+
+
+def render_table(systems: Mapping[str, dict[str, SliceScores]]) -> str:
+    """Fixed-width plain-text table, one row per (slice, system)."""
+    columns = [  # (group, header, cell)
+        ("", "slice", None),
+        ("", "system", None),
+        ("", "records", lambda s: str(s.records)),
+        ("exact", "P", lambda s: _fmt(s.exact_precision)),
+        ("exact", "R", lambda s: _fmt(s.exact_recall)),
+        ("exact", "F1", lambda s: _fmt(s.exact_f1)),
+        ("\u00b12 lines", "P", lambda s: _fmt(s.near_precision)),
+        ("\u00b12 lines", "R", lambda s: _fmt(s.near_recall)),
+        ("\u00b12 lines", "F1", lambda s: _fmt(s.near_f1)),
+        ("", "Pk", lambda s: _fmt(s.pk)),
+        ("", "WD", lambda s: _fmt(s.windowdiff)),
+        ("", "count err", lambda s: f"{s.count_abs_error:.2f} ({s.count_signed_error:+.2f})"),
+        ("accuracy", "date", lambda s: _fmt(s.date_accuracy)),
+        ("accuracy", "type", lambda s: _fmt(s.type_accuracy)),
+        ("accuracy", "provider", lambda s: _fmt(s.provider_accuracy)),
+        ("accuracy", "facility", lambda s: _fmt(s.facility_accuracy)),
+    ]
+    slice_names = list(dict.fromkeys(name for slices in systems.values() for name in slices))
+    rows = [
+        [name, system] + [cell(slices[name]) for _, _, cell in columns[2:]]
+        for name in slice_names
+        for system, slices in systems.items()
+        if name in slices
+    ]
+    headers = [header for _, header, _ in columns]
+    widths = [max(len(c) for c in column) for column in zip(headers, *rows)]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(
+            c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))
+        ).rstrip()
+
+    groups = []  # group label centred over its run of columns
+    i = 0
+    while i < len(columns):
+        j = i
+        while j + 1 < len(columns) and columns[j + 1][0] == columns[i][0]:
+            j += 1
+        span = sum(widths[i : j + 1]) + 2 * (j - i)
+        groups.append(columns[i][0].center(span, "-") if columns[i][0] else " " * span)
+        i = j + 1
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join(["  ".join(groups).rstrip(), line(headers), rule, *map(line, rows)]) + "\n"
+
+
+def to_json(systems: Mapping[str, dict[str, SliceScores]]) -> dict:
+    """The same figures as :func:`render_table`, JSON-serialisable."""
+    return {system: {name: asdict(s) for name, s in slices.items()} for system, slices in systems.items()}
+
+
+def worst_errors(
+    gold: list[dict], pred: list[dict], texts: Mapping[str, str], n: int, context_lines: int = 3
+) -> str:
+    """The ``n`` worst boundary errors, for the developer's terminal.
+
+    An error is a gold boundary with no predicted boundary on the same line
+    (missed) or the reverse (spurious), ranked by distance in lines to the
+    nearest boundary of the other side (none at all ranks first), ties by
+    record then line. Each comes with ``context_lines`` lines either side,
+    marked G (gold boundary) / P (predicted boundary). Line numbers are
+    1-based, as in an editor.
+    """
+    errors = []
+    for rec in _align(gold, pred, texts):
+        for kind, own, other in (
+            ("missed gold", rec.gold_boundaries, rec.pred_boundaries),
+            ("spurious predicted", rec.pred_boundaries, rec.gold_boundaries),
+        ):
+            other_set = set(other)
+            for line in own:
+                if line not in other_set:
+                    errors.append((-_distance(line, other), rec.gold["record"], line, kind, rec))
+    errors.sort(key=lambda e: e[:3])
+    blocks = []
+    for rank, (neg_distance, record, line, kind, rec) in enumerate(errors[:n], 1):
+        counterpart = "other side has none" if neg_distance == -math.inf else f"nearest {-neg_distance} lines away"
+        blocks.append(
+            f"{rank}. {record}  {kind} boundary at line {line + 1} ({counterpart})\n"
+            + _context(rec, line, context_lines)
+        )
+    return "\n".join(blocks) if blocks else "no boundary errors\n"
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def _distance(line: int, others: list[int]) -> float:
+    """Distance from ``line`` to the nearest of the sorted ``others``."""
+    i = bisect_left(others, line)
+    return min((abs(others[j] - line) for j in (i - 1, i) if 0 <= j < len(others)), default=math.inf)
+
+
+def _context(rec: _Record, line: int, context_lines: int) -> str:
+    gold, pred = set(rec.gold_boundaries), set(rec.pred_boundaries)
+    bounds = rec.line_starts + [len(rec.text)]
+    out = []
+    for i in range(max(0, line - context_lines), min(len(rec.line_starts), line + context_lines + 1)):
+        mark = ("G" if i in gold else " ") + ("P" if i in pred else " ")
+        content = rec.text[bounds[i] : bounds[i + 1]].rstrip("\n")
+        out.append(f"  {mark} {i + 1:>6} | {content[:120]}")
+    return "\n".join(out) + "\n"
+
+
+def _align(gold: list[dict], pred: list[dict], texts: Mapping[str, str]) -> Iterator[_Record]:
+    """Pair each gold record with its prediction (exact id, else a unique
+    predicted path ending in "/" + id) and convert both to line boundaries."""
+    by_id: dict[str, list[dict]] = {}
+    for p in pred:
+        parts = p["record"].split("/")
+        for i in range(len(parts)):
+            by_id.setdefault("/".join(parts[i:]), []).append(p)
+    seen = set()
+    for g in gold:
+        record = g["record"]
+        if record in seen:
+            raise ValueError(f"duplicate gold record {record}")
+        seen.add(record)
+        if record not in texts:
+            raise ValueError(f"no text for gold record {record}")
+        text = texts[record]
+        exact = [p for p in by_id.get(record, []) if p["record"] == record]
+        candidates = exact or by_id.get(record, [])
+        if len(candidates) > 1:
+            raise ValueError(f"{len(candidates)} predicted records match gold record {record}")
+        pred_encounters = (
+            candidates[0]["encounters"]
+            if candidates
+            else [{"start": 0, "end": len(text), **dict.fromkeys(FIELDS)}]
+        )
+        gold_encounters = g["encounters"]
+        _check_tiling(record, "gold", gold_encounters, len(text))
+        _check_tiling(record, "predicted", pred_encounters, len(text))
+        line_starts = [0] + [m.end() for m in re.finditer("\n", text) if m.end() < len(text)]
+        yield _Record(
+            gold=g,
+            pred_encounters=pred_encounters,
+            text=text,
+            line_starts=line_starts,
+            gold_boundaries=_boundaries(gold_encounters, line_starts),
+            pred_boundaries=_boundaries(pred_encounters, line_starts),
+        )
+
+
+def _check_tiling(record: str, side: str, encounters: list[dict], length: int) -> None:
+    ends = [0] + [e["end"] for e in encounters[:-1]]
+    if (
+        not encounters
+        or any(e["start"] != end or e["end"] <= e["start"] for e, end in zip(encounters, ends))
+        or encounters[-1]["end"] != length
+    ):
+        raise ValueError(f"{side} encounters of {record} do not tile its {length} characters")
+
+
+def _boundaries(encounters: list[dict], line_starts: list[int]) -> list[int]:
+    lines = {bisect_right(line_starts, e["start"]) - 1 for e in encounters[1:]}
+    return sorted(lines - {0})
+
+
+def _count(rec: _Record) -> _Counts:
+    gold_b, pred_b = rec.gold_boundaries, rec.pred_boundaries
+    windows, pk_errors, wd_errors = _window_errors(gold_b, pred_b, len(rec.line_starts))
+    correct, total = _field_counts(rec.gold["encounters"], rec.pred_encounters)
+    count_diff = len(rec.pred_encounters) - len(rec.gold["encounters"])
+    return _Counts(
+        records=1,
+        gold_boundaries=len(gold_b),
+        pred_boundaries=len(pred_b),
+        exact_hits=len(set(gold_b) & set(pred_b)),
+        near_hits=_near_hits(gold_b, pred_b, NEAR_TOLERANCE),
+        windows=windows,
+        pk_errors=pk_errors,
+        wd_errors=wd_errors,
+        count_abs=abs(count_diff),
+        count_signed=count_diff,
+        field_correct=correct,
+        field_gold=total,
+    )
+
+
+def _near_hits(gold_b: list[int], pred_b: list[int], tolerance: int) -> int:
+    """One-to-one matches within ``tolerance`` lines, greedy by distance."""
+    pairs = sorted(
+        (abs(p - g), g, p)
+        for g in gold_b
+        for p in pred_b[bisect_left(pred_b, g - tolerance) : bisect_right(pred_b, g + tolerance)]
+    )
+    used_gold, used_pred = set(), set()
+    for _, g, p in pairs:
+        if g not in used_gold and p not in used_pred:
+            used_gold.add(g)
+            used_pred.add(p)
+    return len(used_gold)
+
+
+def _window_errors(gold_b: list[int], pred_b: list[int], n_lines: int) -> tuple[int, int, int]:
+    """(windows, Pk errors, WindowDiff errors) over the line sequence.
+
+    Window i spans lines i and i+k; the boundaries inside it are those on
+    lines i+1..i+k. Pk errs when exactly one side has none (Beeferman et al.
+    1999), WindowDiff when the two counts differ (Pevzner & Hearst 2002).
+    """
+    k = max(1, round(n_lines / (len(gold_b) + 1) / 2))
+    gold_cum, pred_cum = (_cumulative(b, n_lines) for b in (gold_b, pred_b))
+    pk_errors = wd_errors = 0
+    for i in range(n_lines - k):
+        g = gold_cum[i + k] - gold_cum[i]
+        p = pred_cum[i + k] - pred_cum[i]
+        pk_errors += (g == 0) != (p == 0)
+        wd_errors += g != p
+    return max(0, n_lines - k), pk_errors, wd_errors
+
+
+def _cumulative(boundaries: list[int], n_lines: int) -> list[int]:
+    """cum[j] = number of boundaries on lines 0..j."""
+    marks = [0] * n_lines
+    for b in boundaries:
+        marks[b] = 1
+    return list(accumulate(marks))
+
+
+def _field_counts(gold_encounters: list[dict], pred_encounters: list[dict]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(correct, gold with a value) per field in FIELDS."""
+    starts = [p["start"] for p in pred_encounters]
+    correct, total = [0] * len(FIELDS), [0] * len(FIELDS)
+    for g in gold_encounters:
+        wanted = [i for i, name in enumerate(FIELDS) if g.get(name) is not None]
+        if not wanted:
+            continue
+        match = None
+        first = bisect_right(starts, g["start"]) - 1  # spans tile: the overlaps are contiguous
+        for p in pred_encounters[first : bisect_left(starts, g["end"])]:
+            overlap = min(g["end"], p["end"]) - max(g["start"], p["start"])
+            if 2 * overlap > g["end"] - g["start"]:
+                match = p
+        for i in wanted:
+            normalise = _NORMALISERS[FIELDS[i]]
+            value = None if match is None else match.get(FIELDS[i])
+            total[i] += 1
+            correct[i] += value is not None and normalise(value) == normalise(g[FIELDS[i]])
+    return tuple(correct), tuple(total)
+
+
+def _tokens(value: str) -> list[str]:
+    """Casefolded words with punctuation removed (hyphens still attached)."""
+    text = _DELETED.sub("", unicodedata.normalize("NFKC", value).casefold())
+    return _PUNCTUATION.sub(" ", text).split()
+
+
+def normalise_name(value: str) -> tuple[str, ...]:
+    """Comparable form of a person or facility name: casefolded, titles and
+    credentials dropped, punctuation removed, token order ignored, so
+    "Dr. Ana Ruiz, MD" == "ana ruiz" == "Ruiz, Ana"."""
+    words = (w for w in _tokens(value) if w not in _TITLES)
+    return tuple(sorted(part for w in words for part in w.split("-") if part))
+
+
+def normalise_text(value: str) -> tuple[str, ...]:
+    """Comparable form of a free-text value such as an encounter type:
+    casefolded, punctuation removed, whitespace collapsed, order kept."""
+    return tuple(part for w in _tokens(value) for part in w.split("-") if part)
+
+
+_NORMALISERS: dict[str, Callable[[str], object]] = {
+    "date": str,
+    "type": normalise_text,
+    "provider": normalise_name,
+    "facility": normalise_name,
+}
