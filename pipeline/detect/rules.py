@@ -143,10 +143,11 @@ class RulesDetector(Detector):
         lines = doc.lines.lines
         boundaries = [EncounterBoundary(0, 0, 1.0, ("record_start",))]
         stay = _Stay()
-        for c in self._paragraph_cues(doc):
+        candidates = self._paragraph_cues(doc)
+        for c in candidates:
             score, names = self.score(c)
             block = "\n".join(lines[c.line : c.line + HEADER_WINDOW])
-            is_start = score >= self.threshold and c.line > 0
+            is_start = score >= self.threshold and c is not candidates[0]
             if is_start and stay.open and c.encounter_header is None:
                 if stay.continues(c.date, self.stay_gap_days):
                     is_start = False

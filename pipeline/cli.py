@@ -1,0 +1,325 @@
+"""The ``chartsift`` command line.
+
+Exit status: 0 success; 3 when some inputs were quarantined and the rest stored; 2 on a usage error;
+1 on failure (and, for ``manifest verify``, when an input changed or disappeared).
+``run`` executes the Prefect flow ``flows.process_records``, imported only when a run is asked for,
+so the other commands start fast and ``pipeline`` itself holds no Prefect import.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pipeline import __version__
+from pipeline.errors import ChartsiftError, UsageError
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_QUARANTINED = 0, 1, 2, 3
+
+EXAMPLE_QUERY = (
+    "SELECT record, encounter_index, encounter_date, encounter_type, provider, facility "
+    "FROM encounters ORDER BY record, encounter_index LIMIT 20"
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse exits 2 on usage errors; keep that, with our prefix
+        self.print_usage(sys.stderr)
+        print(f"chartsift: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def _out_arg(parser: argparse.ArgumentParser, help_text: str = "output folder holding catalog.duckdb") -> None:
+    parser.add_argument("--out", required=True, type=Path, metavar="OUT", help=help_text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="chartsift",
+        description="Turns long patient records into one validated, grounded, auditable row per encounter.",
+        epilog="Exit status: 0 ok, 3 some inputs quarantined (the rest stored), 2 usage error, 1 failure.",
+    )
+    parser.add_argument("--version", action="version", version=f"chartsift {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="process records into OUT", description="Process record files, folders or globs "
+                         "into OUT/catalog.duckdb and OUT/parquet/. Folders are walked for .txt, .text and .pdf files; "
+                         "a file named explicitly is taken whatever its suffix. Re-running the same inputs with the same "
+                         "configuration skips records already stored.")
+    run.add_argument("paths", nargs="+", metavar="PATH", help="record files, folders or quoted globs")
+    _out_arg(run, "output folder (created if missing)")
+    run.add_argument("--detector", default="rules", help="encounter detector (default: rules, offline)")
+    run.add_argument("--threshold", type=float, help="rules detector: boundary score threshold (default 3.0)")
+    run.add_argument("--quiet", action="store_true", help="no progress lines")
+    run.add_argument("--json", action="store_true", help="print the run summary as JSON")
+
+    export = sub.add_parser("export", help="corpus-format JSON Lines of a run", description="Write one JSON line per "
+                            "record of a run: {record, encounters: [{start, end, date, type, provider, facility, ...}]}.")
+    _out_arg(export)
+    export.add_argument("--run", help="run id (default: the latest run)")
+    export.add_argument("--to", type=Path, help="write to this file instead of standard output")
+
+    evaluate = sub.add_parser("evaluate", help="score a run against gold labels", description="Boundary P/R/F1 "
+                              "(exact and within 2 lines), Pk, WindowDiff, encounter-count error and field accuracy, "
+                              "per corpus slice, for chartsift and the date-split and TextTiling baselines.")
+    evaluate.add_argument("--gold", required=True, type=Path, help="gold JSON Lines (corpus format)")
+    evaluate.add_argument("--out", type=Path, help="output folder of the run to score")
+    evaluate.add_argument("--pred", type=Path, help="score these predictions (corpus format) instead of a run")
+    evaluate.add_argument("--run", help="run id (default: the latest run)")
+    evaluate.add_argument("--json", type=Path, metavar="FILE", help="also write the figures as JSON")
+    evaluate.add_argument("--errors", type=int, default=0, metavar="N", help="list the N worst boundary misses with context")
+    evaluate.add_argument("--no-baselines", action="store_true", help="skip the baselines (TextTiling is slow on big corpora)")
+
+    manifest = sub.add_parser("manifest", help="show or verify a run's manifest")
+    manifest.add_argument("action", choices=["show", "verify"])
+    _out_arg(manifest)
+    manifest.add_argument("--run", help="run id (default: the latest run)")
+
+    audit = sub.add_parser("audit", help="trace an encounter to its evidence, document, manifest and run")
+    audit.add_argument("encounter_id")
+    _out_arg(audit)
+
+    sql = sub.add_parser("sql", help="query the catalog", description="Run one read-only SQL query on OUT/catalog.duckdb. "
+                         "Tables: manifests, manifest_inputs, runs, documents, chunks, encounters, evidence, quarantine, completions.")
+    _out_arg(sql)
+    sql.add_argument("query")
+    sql.add_argument("--max-rows", type=int, default=50)
+
+    schema = sub.add_parser("schema", help="JSON Schema of the stored models")
+    schema.add_argument("model", nargs="?", help="one model (default: all)")
+
+    synth = sub.add_parser("synth", help="generate synthetic records with gold labels")
+    _out_arg(synth, "folder to write records/ and gold.jsonl into")
+    synth.add_argument("--records", type=int, required=True)
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--variant", choices=["clean", "hard", "mixed"], default="clean")
+    return parser
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from flows.process_records import process_records
+
+    params = {"threshold": args.threshold} if args.threshold is not None else {}
+    summary = process_records(
+        paths=[str(p) for p in args.paths],
+        out=str(args.out),
+        detector=args.detector,
+        detector_params=params,
+        show_progress=not args.quiet,
+    )
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        catalog = Path(summary["out_dir"]) / "catalog.duckdb"
+        print(
+            f"run {summary['run_id']}: {summary['records']} records, {summary['stored']} stored, "
+            f"{summary['skipped']} already stored (skipped), {summary['quarantined']} quarantined, "
+            f"{summary['encounters']} encounters, {summary['seconds']:.1f} s"
+        )
+        if summary["ignored_files"]:
+            print(f"ignored {summary['ignored_files']} files in folders that are not records (.txt, .text, .pdf)")
+        for message in summary["quarantine_messages"]:
+            print(f"quarantined: {message}", file=sys.stderr)
+        print(f"catalog: {catalog.resolve()}")
+        print(f"parquet: {(Path(summary['out_dir']) / 'parquet').resolve()}")
+        print(f'try:     chartsift sql --out {summary["out_dir"]} "{EXAMPLE_QUERY}"')
+    return EXIT_QUARANTINED if summary["quarantined"] else EXIT_OK
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from pipeline.export import export_records
+    from pipeline.store import Catalog
+
+    with Catalog(args.out, read_only=True) as catalog:
+        records = export_records(catalog, args.run)
+    lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+    if args.to:
+        args.to.write_text(lines, encoding="utf-8")
+        print(f"wrote {len(records)} records to {args.to}", file=sys.stderr)
+    else:
+        sys.stdout.write(lines)
+    return EXIT_OK
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from pipeline import evaluation
+    from pipeline.baselines import predict
+
+    if not args.gold.is_file():
+        raise UsageError(f"gold file {args.gold} does not exist")
+    gold = evaluation.load_jsonl(args.gold)
+    if args.pred:
+        pred = evaluation.load_jsonl(args.pred)
+        texts = _corpus_texts(args.gold.parent / "records", gold)
+    elif args.out:
+        from pipeline.export import document_texts, export_records
+        from pipeline.store import Catalog
+
+        with Catalog(args.out, read_only=True) as catalog:
+            pred = export_records(catalog, args.run)
+            stored = document_texts(catalog, args.run)
+        texts = _match_texts(gold, stored, args.gold.parent / "records")
+    else:
+        raise UsageError("evaluate needs --out OUT (a run) or --pred PRED.jsonl")
+    systems = {"chartsift": evaluation.score(gold, pred, texts)}
+    if not args.no_baselines:
+        for name in ("date-split", "texttiling"):
+            systems[name] = evaluation.score(gold, predict(name, texts), texts)
+    print(evaluation.render_table(systems))
+    if args.json:
+        args.json.write_text(json.dumps(evaluation.to_json(systems), indent=2), encoding="utf-8")
+        print(f"wrote {args.json}", file=sys.stderr)
+    if args.errors:
+        print(evaluation.worst_errors(gold, pred, texts, args.errors))
+    return EXIT_OK
+
+
+def _corpus_texts(records_dir: Path, gold: list[dict[str, Any]]) -> dict[str, str]:
+    from pipeline.ingest import decode
+
+    texts = {}
+    for entry in gold:
+        path = records_dir / entry["record"]
+        if not path.is_file():
+            raise UsageError(f"record {entry['record']} of the gold file is not in {records_dir}")
+        texts[entry["record"]] = decode(path.read_bytes(), entry["record"], "text/plain").text
+    return texts
+
+
+def _match_texts(gold: list[dict[str, Any]], stored: dict[str, str], records_dir: Path) -> dict[str, str]:
+    """Texts keyed by gold record: the stored text of the run when it holds the record (matched by
+    path suffix), else the corpus file next to the gold file."""
+    texts = {}
+    missing = []
+    for entry in gold:
+        name = entry["record"]
+        match = stored.get(name) or next((t for r, t in stored.items() if r.endswith("/" + name)), None)
+        if match is None:
+            missing.append(entry)
+        else:
+            texts[name] = match
+    if missing:
+        texts.update(_corpus_texts(records_dir, missing))
+    return texts
+
+
+def _cmd_manifest(args: argparse.Namespace) -> int:
+    from pipeline.export import resolve_run
+    from pipeline.manifest import verify_manifest
+    from pipeline.store import Catalog
+
+    with Catalog(args.out, read_only=True) as catalog:
+        run_id = resolve_run(catalog, args.run)
+        manifest_id = catalog.con.execute("SELECT manifest_id FROM runs WHERE run_id = ?", [run_id]).fetchone()[0]
+        manifest = catalog.manifest(manifest_id)
+    if args.action == "show":
+        detector = manifest.detector
+        print(f"manifest {manifest.manifest_id}\nrun      {run_id}\noutput   {manifest.output_dir}")
+        print(f"pipeline {manifest.pipeline_version}; detector {detector['name']} {detector['version']}")
+        print(f"inputs   {len(manifest.inputs)}")
+        for item in manifest.inputs:
+            print(f"  {item.sha256[:16]}  {item.size:>10,}  {item.media_type:<16} {item.record}")
+        return EXIT_OK
+    checks = verify_manifest(manifest)
+    bad = [c for c in checks if c.status != "ok"]
+    for check in bad:
+        print(f"{check.status.upper():8} {check.record}: {check.detail}")
+    print(f"{len(checks) - len(bad)} of {len(checks)} inputs unchanged; {len(bad)} changed or missing")
+    return EXIT_FAILURE if bad else EXIT_OK
+
+
+def _cmd_audit(args: argparse.Namespace) -> int:
+    from pipeline.export import audit_trail
+    from pipeline.store import Catalog
+
+    with Catalog(args.out, read_only=True) as catalog:
+        trail = audit_trail(catalog, args.encounter_id)
+    e = trail["encounter"]
+    print(f"encounter {e['encounter_id']}  #{e['encounter_index']} of {e['record']}")
+    print(f"  lines {e['start_line']}-{e['end_line']}, chars [{e['start_char']}:{e['end_char']})")
+    print(f"  date {e['encounter_date']}  end {e['end_date']}  type {e['encounter_type']} ({e['encounter_type_text']})")
+    print(f"  provider {e['provider']}  facility {e['facility']}")
+    print(f"  detector {e['detector_name']} {e['detector_version']}, score {e['boundary_score']}, cues {', '.join(e['boundary_cues'])}")
+    print("evidence:")
+    for v in trail["evidence"]:
+        ok = "ok" if v["matches_document"] else "MISMATCH"
+        print(f"  [{v['start_char']}:{v['end_char']}] {v['field']}#{v['item_index']} {ok}: {v['text']!r}")
+    d = trail["document"]
+    print(f"document {d['document_id']} ({d['record']}, {d['encoding']}, {d['char_count']:,} chars, {d['line_count']:,} lines)")
+    m = trail["manifest_input"]
+    print(f"manifest {e['manifest_id']}: input {m.get('uri')} sha256 {m.get('sha256')} size {m.get('size')}")
+    r = trail["run"]
+    print(f"run      {r['run_id']}: {r['status']}, started {r['started_at']}, finished {r['finished_at']}")
+    return EXIT_OK if all(v["matches_document"] for v in trail["evidence"]) else EXIT_FAILURE
+
+
+def _cmd_sql(args: argparse.Namespace) -> int:
+    import duckdb
+
+    from pipeline.store import Catalog
+
+    with Catalog(args.out, read_only=True) as catalog:
+        try:
+            relation = catalog.query(args.query)
+        except duckdb.Error as exc:
+            raise UsageError(f"query failed: {exc}") from None
+        if relation is None:
+            print("ok")
+            return EXIT_OK
+        relation.show(max_rows=args.max_rows, max_width=200)
+    return EXIT_OK
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    from schemas import SCHEMA_MODELS
+
+    if args.model and args.model not in SCHEMA_MODELS:
+        raise UsageError(f"unknown model {args.model!r}; one of: {', '.join(SCHEMA_MODELS)}")
+    models = {args.model: SCHEMA_MODELS[args.model]} if args.model else SCHEMA_MODELS
+    schemas = {name: model.model_json_schema() for name, model in models.items()}
+    print(json.dumps(schemas[args.model] if args.model else schemas, indent=2))
+    return EXIT_OK
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    from pipeline.synth import generate_corpus
+
+    try:
+        gold = generate_corpus(args.out, records=args.records, seed=args.seed, variant=args.variant)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    encounters = sum(len(g["encounters"]) for g in gold)
+    print(f"wrote {len(gold)} records with {encounters} encounters to {args.out}/records and {args.out}/gold.jsonl")
+    return EXIT_OK
+
+
+COMMANDS = {
+    "run": _cmd_run,
+    "export": _cmd_export,
+    "evaluate": _cmd_evaluate,
+    "manifest": _cmd_manifest,
+    "audit": _cmd_audit,
+    "sql": _cmd_sql,
+    "schema": _cmd_schema,
+    "synth": _cmd_synth,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except UsageError as exc:
+        print(f"chartsift: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ChartsiftError as exc:
+        print(f"chartsift: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+if __name__ == "__main__":
+    sys.exit(main())
