@@ -89,6 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
     sql.add_argument("query")
     sql.add_argument("--max-rows", type=int, default=50)
 
+    review = sub.add_parser("review", help="write a review page of one record", description="Write a self-contained "
+                            "HTML page of one record: its text, one section per encounter, every evidence span marked.")
+    _out_arg(review)
+    review.add_argument("--record", help="record path (default: list the records)")
+    review.add_argument("--run", help="run id (default: the latest run)")
+    review.add_argument("--to", type=Path, help="HTML file to write (default: OUT/review/<record>.html)")
+
     schema = sub.add_parser("schema", help="JSON Schema of the stored models")
     schema.add_argument("model", nargs="?", help="one model (default: all)")
 
@@ -274,6 +281,25 @@ def _cmd_sql(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_review(args: argparse.Namespace) -> int:
+    from pipeline.review import list_records, render_record_html
+    from pipeline.store import Catalog
+
+    with Catalog(args.out, read_only=True) as catalog:
+        if not args.record:
+            print(list_records(catalog.con, args.run).to_string(index=False))
+            return EXIT_OK
+        try:
+            page = render_record_html(catalog.con, args.record, args.run)
+        except LookupError as exc:
+            raise UsageError(str(exc)) from None
+    target = args.to or args.out / "review" / (args.record.replace("/", "__") + ".html")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(page, encoding="utf-8")
+    print(f"wrote {target}")
+    return EXIT_OK
+
+
 def _cmd_schema(args: argparse.Namespace) -> int:
     from schemas import SCHEMA_MODELS
 
@@ -304,6 +330,7 @@ COMMANDS = {
     "manifest": _cmd_manifest,
     "audit": _cmd_audit,
     "sql": _cmd_sql,
+    "review": _cmd_review,
     "schema": _cmd_schema,
     "synth": _cmd_synth,
 }

@@ -12,7 +12,9 @@ import re
 from functools import lru_cache
 
 import spacy
+from spacy.language import Language
 from spacy.matcher import PhraseMatcher
+from spacy.tokens import Doc
 
 _OCR = {"o": "[o0]", "l": "[l1i|]", "i": "[il1|]", "e": "[ec]", "s": "[s5]", "m": "(?:m|rn)", "n": "[nr]", "t": "[tf]"}
 
@@ -50,7 +52,7 @@ ENCOUNTER_HEADERS: dict[str, re.Pattern[str]] = {
     "fax_cover": re.compile(r"^\s*" + _labels("fax") + r"\b.{0,20}" + _labels("from") + r"\s*:", re.I),
     "regarding": re.compile(r"^\s*" + _labels("re") + r"\s*:.{0,60}\b" + _labels("dos", "date") + r"\b", re.I),
     "pipe_line": re.compile(r"^\s*" + _DATEISH + r"\s*\|[^|]+\|"),
-    "hl7_segment": re.compile(r"^\s*" + _labels("enc", "pv1", "evn") + r"\|"),
+    "hl7_segment": re.compile(r"^\s*" + _labels("enc", "pv1", "evn") + r"\|", re.I),
     "seen_on": re.compile(r"^\s*" + _labels("patient seen on", "patient was seen on", "seen in clinic on") + r"\s+" + _DATEISH, re.I),
     "visit_line": re.compile(r"^\s*" + _labels("visit") + r"\s*:\s*.{2,60}\s" + _labels("on") + r"\s+" + _DATEISH, re.I),
 }
@@ -84,7 +86,16 @@ FURNITURE = re.compile(
 )
 RULE_LINE = re.compile(r"^\s*[=_\-*~#]{5,}\s*$")
 STAY_OPEN = re.compile(
-    r"\b" + _labels("admission", "admitted", "admit", "inpatient", "history and physical", "h&p", "hospital day", "hospital admission") + r"\b",
+    r"^\s*" + _labels("admission date", "date of admission", "admit date") + r"\s*:"
+    r"|\b" + _labels("hospital admission", "inpatient", "admission history and physical", "history and physical", "admission note", "hospital day") + r"\b"
+    r"|\|\s*" + _labels("admission") + r"\b",
+    re.I | re.M,
+)
+HOSPITAL_DAY = re.compile(
+    r"\b" + fuzzy("hospital day") + r"\s*(?:[2-9]|\d\d)\b"
+    r"|\b" + _labels("post-operative day", "postoperative day", "pod") + r"\s*#?\s*[1-9]"
+    r"|\b" + fuzzy("day") + r"\s*\d+\s*/\s*" + fuzzy("los") + r"\b"
+    r"|\b" + _labels("nursing shift note", "shift note") + r"\b",
     re.I,
 )
 STAY_CLOSE = re.compile(r"\b" + _labels("discharge summary", "discharged", "discharge date", "date of discharge") + r"\b", re.I)
@@ -113,13 +124,30 @@ OPENING_SECTIONS = (
 )
 
 
+_OCR_FOLD = str.maketrans({"0": "o", "1": "i", "l": "i", "|": "i", "5": "s", "c": "e"})
+
+
+def ocr_fold(word: str) -> str:
+    """One spelling for the glyphs OCR confuses (0/o, 1/l/i/|, 5/s, c/e, rn/m), lower-cased."""
+    return word.lower().replace("rn", "m").translate(_OCR_FOLD)
+
+
+@Language.component("ocr_norm")
+def ocr_norm(doc: Doc) -> Doc:
+    """Sets ``token.norm_`` to the OCR-folded form, so a NORM PhraseMatcher reads "PR0CEDURE" as "procedure"."""
+    for token in doc:
+        token.norm_ = ocr_fold(token.text)
+    return doc
+
+
 @lru_cache(maxsize=1)
-def phrase_matchers() -> tuple[spacy.language.Language, PhraseMatcher]:
-    """A tokenizer-only pipeline and one PhraseMatcher (attr LOWER) for titles and opening sections."""
+def phrase_matchers() -> tuple[Language, PhraseMatcher]:
+    """A tokenizer + ``ocr_norm`` pipeline and one PhraseMatcher (attr NORM) for titles and opening sections."""
     nlp = spacy.blank("en")
-    matcher = PhraseMatcher(nlp.vocab, attr="LOWER")
-    matcher.add("NOTE_TITLE", [nlp.make_doc(t) for t in NOTE_TITLES])
-    matcher.add("OPENING_SECTION", [nlp.make_doc(t) for t in OPENING_SECTIONS])
+    nlp.add_pipe("ocr_norm")
+    matcher = PhraseMatcher(nlp.vocab, attr="NORM")
+    matcher.add("NOTE_TITLE", list(nlp.pipe(NOTE_TITLES)))
+    matcher.add("OPENING_SECTION", list(nlp.pipe(OPENING_SECTIONS)))
     return nlp, matcher
 
 

@@ -49,7 +49,7 @@ PROSE = (
     re.compile(r"^\s*visit\s*:\s*(?P<type>.{2,60}?) on (?P<date>.{6,20}?) with " + _NAME.replace("?P<v>", "?P<provider>") + r"(?: at (?P<facility>[^.]{2,80}))?", re.I),
 )
 SIGNATURE_NAME = re.compile(
-    r"(?:" + cues._labels("signed by", "dictated by", "signed", "transcribed by", "authenticated by") + r")\s*:?\s*" + _NAME
+    r"(?i:" + cues._labels("signed by", "dictated by", "signed", "transcribed by", "authenticated by") + r")\s*:?\s*" + _NAME
 )
 NOTE_AUTHOR = (
     re.compile(r"[—–]\s*[^—–]+?\s[—–]\s*" + _NAME + r"\s*$"),
@@ -101,6 +101,7 @@ class ExtractedFields:
     encounter_date: tuple[date, Span] | None = None
     end_date: tuple[date, Span] | None = None
     encounter_type: tuple[EncounterType, Span] | None = None
+    type_printed: bool = False  # the span prints the type itself, not a cue that implies it
     provider: Span | None = None
     facility: Span | None = None
     chief_complaint: Span | None = None
@@ -207,16 +208,44 @@ def _header_fields(text: str, lines: LineIndex, header: list[int], out: Extracte
                     got.offer("note_author", _span(text, base, match))
                     break
     mention = header_date or note_date
-    if mention is None and header:
-        first_start = lines.span(header[0])[0]
-        mention = first_date(text, first_start, lines.span(header[min(2, len(header) - 1)])[1])
+    if mention is None:
+        for i in header[:3]:
+            base, end = lines.span(i)
+            if not cues.SIGNATURE.search(text[base:end]) and (mention := first_date(text, base, end)):
+                break
     if mention:
         out.encounter_date = (mention.value, Span(mention.start, mention.end, text[mention.start : mention.end]))
     if "encounter_type" in got.found:
         span = got.found["encounter_type"]
         out.encounter_type = (classify_type(span.text), span)
+        out.type_printed = True
+    else:
+        out.encounter_type = _inferred_type(text, lines, header)
     out.provider = got.found.get("provider") or got.found.get("note_author")
     out.facility = got.found.get("facility")
+
+
+def _inferred_type(text: str, lines: LineIndex, header: list[int]) -> tuple[EncounterType, Span] | None:
+    """A type implied, not printed: an admission-date header means a stay; a note title such as
+    "Discharge Summary" or "Operative Report" implies its kind. The cue itself is the evidence."""
+    admission = cues.ENCOUNTER_HEADERS["admission_date"]
+    for i in header[:4]:
+        base, end = lines.span(i)
+        match = admission.search(text, base, end)
+        if match:
+            label = match.group(0).strip().rstrip(":").strip()
+            start = text.index(label, base)
+            return EncounterType.inpatient, Span(start, start + len(label), label)
+    titles = cues.title_cues([lines.line(i) for i in header[:4]])
+    for i, found in zip(header[:4], titles, strict=False):
+        if "note_title" in found:
+            base, end = lines.span(i)
+            stripped = text[base:end].strip(" *#-=")
+            kind = classify_type(stripped)
+            if kind is not EncounterType.other:
+                start = base + text[base:end].index(stripped)
+                return kind, Span(start, start + len(stripped), stripped)
+    return None
 
 
 def _items(text: str, lines: LineIndex, first: int, last: int, section: re.Pattern[str], kind: str) -> list[Span]:

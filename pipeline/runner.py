@@ -154,7 +154,8 @@ def build_encounter(
         evidence.append(_evidence("end_date", span, pages))
     if fields.encounter_type:
         kind, span = fields.encounter_type
-        values["encounter_type"], values["encounter_type_text"] = kind, span.text
+        values["encounter_type"] = kind
+        values["encounter_type_text"] = span.text if fields.type_printed else None
         evidence.append(_evidence("encounter_type", span, pages))
     for name in ("provider", "facility", "chief_complaint"):
         span = getattr(fields, name)

@@ -33,6 +33,8 @@ class LineCues:
     after_signature: bool
     after_closing: bool
     false_cue: bool
+    closes_note: bool
+    continues_stay: bool
     split_line: bool
     date: date | None
 
@@ -76,7 +78,7 @@ class RulesDetector(Detector):
     def _paragraph_cues(self, doc: DetectionInput) -> list[LineCues]:
         lines = doc.lines.lines
         furniture = [bool(cues.FURNITURE.search(line)) and len(line) < 160 for line in lines]
-        content = [i for i, line in enumerate(lines) if line.strip() and not furniture[i] and not cues.RULE_LINE.match(line)]
+        content = [i for i, line in enumerate(lines) if line.strip() and not furniture[i]]
         starts: list[tuple[int, int, int | None]] = []  # (line, gap, previous content line)
         prev: int | None = None
         for i in content:
@@ -88,18 +90,22 @@ class RulesDetector(Detector):
                 # A page break brings its own blank line before and after its furniture: transparent.
                 furniture_blocks = sum(1 for j in between if furniture[j] and (j == prev + 1 or not furniture[j - 1]))
                 gap = max(0, blanks - 2 * furniture_blocks)
-                if any(cues.RULE_LINE.match(lines[j]) for j in between):
-                    gap = max(gap, 2)
             if gap > 0 or prev is None or cues.encounter_header(lines[i]):
                 starts.append((i, gap, prev))
             prev = i
         titles = cues.title_cues([lines[i] for i, _, _ in starts])
         out = []
         for (i, gap, prev_line), title in zip(starts, titles, strict=True):
-            window = [j for j in range(i, min(i + HEADER_WINDOW, len(lines))) if lines[j].strip()]
+            window = []
+            for j in range(i, min(i + HEADER_WINDOW, len(lines))):
+                if not lines[j].strip():
+                    break  # a header block is contiguous
+                window.append(j)
             header = next((h for j in window if (h := cues.encounter_header(lines[j]))), None)
             note = next((n for j in window[:3] if (n := cues.note_header(lines[j]))), None)
             previous = lines[prev_line] if prev_line is not None else ""
+            closes_note = header is None and any(cues.SIGNATURE.search(lines[j]) for j in window[:3])
+            continues_stay = header is None and any(cues.HOSPITAL_DAY.search(lines[j]) for j in window[:3])
             start, end = doc.lines.span(i)
             mention = first_date(doc.text, start, end, compact=header == "hl7_segment")
             out.append(
@@ -112,6 +118,8 @@ class RulesDetector(Detector):
                     after_signature=bool(cues.SIGNATURE.search(previous)),
                     after_closing=bool(cues.CLOSING.search(previous)),
                     false_cue=bool(cues.FALSE_CUE.search(lines[i])) and header is None,
+                    closes_note=closes_note,
+                    continues_stay=continues_stay,
                     split_line=_looks_split(previous, lines[i]) and header is None and note is None,
                     date=mention.value if mention else None,
                 )
@@ -135,6 +143,10 @@ class RulesDetector(Detector):
             parts.append(("false_date_cue", -3.0))
         if c.split_line:
             parts.append(("split_line", -3.0))
+        if c.closes_note:
+            parts.append(("signature_block", -3.0))
+        if c.continues_stay:
+            parts.append(("hospital_day", -3.0))
         return sum(w for _, w in parts), tuple(name for name, _ in parts)
 
     # -- decision ------------------------------------------------------------------------------
@@ -148,7 +160,8 @@ class RulesDetector(Detector):
             score, names = self.score(c)
             block = "\n".join(lines[c.line : c.line + HEADER_WINDOW])
             is_start = score >= self.threshold and c is not candidates[0]
-            if is_start and stay.open and c.encounter_header is None:
+            is_note = c.note_header is not None or "note_title" in c.titles or c.continues_stay
+            if is_start and stay.open and c.encounter_header is None and is_note:
                 if stay.continues(c.date, self.stay_gap_days):
                     is_start = False
                     names += ("inside_stay",)
@@ -164,20 +177,22 @@ class _Stay:
 
     def __init__(self) -> None:
         self.open = False
-        self.closing = False
+        self.discharged: date | bool = False  # the discharge note's date, or True when it had none
         self.last_date: date | None = None
 
     def observe(self, block: str, when: date | None) -> None:
         if cues.STAY_CLOSE.search(block) and self.open:
-            self.closing = True
+            self.discharged = when or self.last_date or True
         elif cues.STAY_OPEN.search(block):
             self.open = True
         if when:
             self.last_date = max(self.last_date or when, when)
 
     def continues(self, when: date | None, gap_days: int) -> bool:
-        if self.closing:
-            return False
+        """After a discharge note only same-day notes still belong to the stay (the physician's
+        summary after the nurse's); otherwise a note belongs unless its date jumps past the gap."""
+        if self.discharged:
+            return isinstance(self.discharged, date) and when is not None and when <= self.discharged
         if when and self.last_date and when > self.last_date + timedelta(days=gap_days):
             return False
         return True

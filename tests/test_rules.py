@@ -1,0 +1,144 @@
+"""The rules detector and extractor on small records whose answers are known by construction."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from pipeline.detect import DetectionInput, available, create
+from pipeline.errors import UsageError
+from pipeline.extract import classify_type, extract_fields
+from pipeline.text import LineIndex
+from schemas import EncounterType
+
+OFFICE = """Date of Service: 01/05/2020
+Provider: Ana Ruiz, MD
+Location: Riverside Clinic
+Visit Type: Office Visit
+
+CHIEF COMPLAINT:  Cough for two weeks.
+HISTORY OF PRESENT ILLNESS:  Patient was last seen on 12/01/2019 for bronchitis.
+MEDICATIONS:
+1. Lisinopril 10 mg daily
+2. Albuterol inhaler 2 puffs q4h PRN
+ASSESSMENT:
+1. Acute bronchitis.
+2. Hypertension, controlled.
+Electronically signed by Ana Ruiz, MD on 01/05/2020 at 4:12 PM
+
+
+
+"""
+PAGE_BREAK = """
+Page 2 of 3   Printed 2021-01-01
+DOE, JANE | MRN 123456 | DOB 01/01/1950
+
+"""
+STAY = """ADMISSION DATE: 02/10/2020    DISCHARGE DATE: 02/14/2020
+ATTENDING: Ben Okafor, MD
+FACILITY: Mercy General Hospital
+
+History and Physical — 02/10/2020 09:00 — Ben Okafor
+CHIEF COMPLAINT:  Shortness of breath.
+PLAN:  Admit to telemetry.
+
+
+Progress Note — 02/11/2020 08:00 — Ben Okafor
+S: Hospital day 2. Breathing better.
+
+
+Nurse Note — 02/12/2020 20:00 — Carla Diaz
+Resting comfortably.
+
+
+Discharge Summary — 02/14/2020 11:00 — Ben Okafor
+DISCHARGE DIAGNOSES:
+1. Community-acquired pneumonia.
+Discharged home in stable condition.
+
+
+
+"""
+PHONE = """03/01/2020 | Telephone Encounter | Ana Ruiz, MD | Riverside Clinic
+Patient called about refill. Refilled lisinopril.
+"""
+
+
+def detect(text: str):
+    return create("rules").detect(DetectionInput("doc", text, LineIndex(text)))
+
+
+def test_visit_stay_and_call_are_three_encounters_despite_page_furniture_and_notes() -> None:
+    text = OFFICE + STAY[:400] + PAGE_BREAK + STAY[400:] + PHONE
+    boundaries = detect(text)
+    starts = [b.start_char for b in boundaries]
+    assert starts == [0, len(OFFICE), text.index("03/01/2020 | Telephone")]
+    assert boundaries[1].score >= 3 and any(c.startswith("header:") for c in boundaries[1].cues)
+
+
+def test_false_date_cue_and_copied_list_do_not_open_encounters() -> None:
+    body = "\n\nPatient was last seen on 11/11/2019 for the same complaint.\n\n--- Copied from prior encounter ---\nMedication list:\n- aspirin 81 mg daily\n"
+    text = OFFICE.rstrip() + body + "\n\n\n" + PHONE
+    starts = [b.start_char for b in detect(text)]
+    assert starts == [0, text.index("03/01/2020 | Telephone")]
+
+
+def test_header_removed_visit_after_signature_and_gap_still_splits() -> None:
+    text = OFFICE + "CHIEF COMPLAINT:  Knee pain.\nPLAN:  Ice.\n"
+    assert [b.start_char for b in detect(text)] == [0, len(OFFICE)]
+
+
+def test_fields_come_with_exact_evidence() -> None:
+    text = OFFICE + STAY + PHONE
+    lines = LineIndex(text)
+    office = extract_fields(text, lines, 0, len(OFFICE))
+    assert office.encounter_date[0] == date(2020, 1, 5)
+    assert office.encounter_type[0] is EncounterType.office_visit
+    assert (office.provider.text, office.facility.text) == ("Ana Ruiz, MD", "Riverside Clinic")
+    assert office.chief_complaint.text == "Cough for two weeks"
+    assert [d.text for d in office.diagnoses] == ["Acute bronchitis", "Hypertension, controlled"]
+    assert [m.text for m in office.medications] == ["Lisinopril 10 mg daily", "Albuterol inhaler 2 puffs q4h PRN"]
+    stay = extract_fields(text, lines, len(OFFICE), len(OFFICE) + len(STAY))
+    assert (stay.encounter_date[0], stay.end_date[0]) == (date(2020, 2, 10), date(2020, 2, 14))
+    assert stay.provider.text == "Ben Okafor, MD" and stay.facility.text == "Mercy General Hospital"
+    phone = extract_fields(text, lines, len(OFFICE) + len(STAY), len(text))
+    assert phone.encounter_type[0] is EncounterType.telephone
+    assert (phone.provider.text, phone.facility.text) == ("Ana Ruiz, MD", "Riverside Clinic")
+    for fields in (office, stay, phone):
+        spans = [fields.provider, fields.facility, fields.encounter_type[1], fields.encounter_date[1]]
+        spans += fields.diagnoses + fields.medications
+        for span in spans:
+            assert text[span.start : span.end] == span.text
+
+
+def test_signature_date_is_not_taken_as_the_visit_date() -> None:
+    text = "CHIEF COMPLAINT:  Rash.\nPLAN:  Cream.\nSigned: Olga Lee MD 05/09/2011\n"
+    fields = extract_fields(text, LineIndex(text), 0, len(text))
+    assert fields.encounter_date is None
+    assert fields.provider.text == "Olga Lee MD"
+
+
+@pytest.mark.parametrize(
+    ("printed", "kind"),
+    [
+        ("Emergency Department Visit", EncounterType.emergency),
+        ("Hospital Admission", EncounterType.inpatient),
+        ("Telehealth Visit", EncounterType.telehealth),
+        ("Surgical Procedure", EncounterType.procedure),
+        ("Diagnostic Imaging", EncounterType.imaging),
+        ("Laboratory", EncounterType.lab),
+        ("Consultation", EncounterType.consult),
+        ("Encounter for check-up", EncounterType.office_visit),
+        ("Hospice", EncounterType.other),
+    ],
+)
+def test_printed_types_map_to_the_closed_vocabulary(printed: str, kind: EncounterType) -> None:
+    assert classify_type(printed) is kind
+
+
+def test_registry_names_detectors_and_refuses_unknown_ones() -> None:
+    assert "rules" in available()
+    with pytest.raises(UsageError, match="unknown detector 'magic'; available: .*rules"):
+        create("magic")
+    assert create("rules", threshold=5.0).config()["threshold"] == 5.0
