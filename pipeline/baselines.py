@@ -11,38 +11,19 @@ them exactly like the real system.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections.abc import Callable, Mapping
 
 from nltk.tokenize.texttiling import TextTilingTokenizer
 
-_MONTHS = {
-    name: number
-    for number, names in enumerate(
-        [("jan", "january"), ("feb", "february"), ("mar", "march"), ("apr", "april"),
-         ("may",), ("jun", "june"), ("jul", "july"), ("aug", "august"),
-         ("sep", "sept", "september"), ("oct", "october"), ("nov", "november"), ("dec", "december")],
-        1,
-    )
-    for name in names
-}
-_MONTH = "|".join(sorted(_MONTHS, key=len, reverse=True))
+from pipeline.dates import first_date
+from pipeline.errors import UsageError
+from pipeline.text import LineIndex
 
-_DATE_CUE = re.compile(
-    rf"""^[^\S\n]*[\[(]?                               # optional indent / opening bracket
-    (?:(?:[a-z]+[^\S\n]+){{0,3}}date(?:[^\S\n]+of[^\S\n]+service)?[^\S\n]*:[^\S\n]*)?  # "Encounter Date:"
-    (?:
-        (?P<iso_y>\d{{4}})-(?P<iso_m>\d{{1,2}})-(?P<iso_d>\d{{1,2}})\b               # 2015-02-23
-      | (?P<num_m>\d{{1,2}})[/.-](?P<num_d>\d{{1,2}})[/.-](?P<num_y>\d{{2}}|\d{{4}})\b  # 02/23/2015 (US order)
-      | (?P<dmy_d>\d{{1,2}})[-\s](?P<dmy_m>{_MONTH})\.?[-\s,]+(?P<dmy_y>\d{{4}})\b     # 23-FEB-2015
-      | (?P<mdy_m>{_MONTH})\.?[^\S\n]+(?P<mdy_d>\d{{1,2}})(?:st|nd|rd|th)?,?[^\S\n]+(?P<mdy_y>\d{{4}})\b  # Feb 23, 2015
-    )""",
-    re.IGNORECASE | re.MULTILINE | re.VERBOSE,
-)
-"""A line starting (after optional whitespace or bracket) with a date, or with
-a short "... date:" / "date of service:" label followed by a date. Two-digit
-years are accepted as cues but not turned into dates (the century is a guess)."""
+_H = r"[^\S\n]"  # horizontal whitespace: a cue never spans lines
+_CUE_LEAD = re.compile(rf"{_H}*[\[(]?(?:(?:[a-z]+{_H}+){{0,3}}date(?:{_H}+of{_H}+service)?{_H}*:{_H}*)?", re.I)
+"""What may precede the date of a cue: indentation, an opening bracket, and a
+short "... date:" / "date of service:" label such as "Encounter Date:"."""
 
 TEXTTILING_WINDOW = 20_000
 """Characters per TextTiling window (see :func:`texttiling`)."""
@@ -66,15 +47,22 @@ _NON_BLANK_LINE = re.compile(r"^[^\S\n]*\S", re.MULTILINE)
 
 
 def date_split(text: str) -> list[dict]:
-    """A new encounter at every line that starts with a date cue
-    (:data:`_DATE_CUE`); the encounter date is the cue's date when it parses."""
+    """A new encounter at every line that starts with a date (after
+    :data:`_CUE_LEAD`), as :mod:`pipeline.dates` recognises dates; the
+    encounter date is that date."""
+    lines = LineIndex(text)
     starts, dates = [0], [None]
-    for match in _DATE_CUE.finditer(text):  # each match starts at its line's start
-        if match.start() == 0:  # the first line opens encounter 1 anyway
-            dates[0] = _parse_date(match)
+    for i, line_start in enumerate(lines.starts):
+        line_end = lines.span(i)[1]
+        cue = _CUE_LEAD.match(text, line_start, line_end).end()
+        mention = first_date(text, cue, line_end)
+        if mention is None or mention.start != cue:
+            continue
+        if i == 0:  # the first line opens encounter 1 anyway
+            dates[0] = mention.value.isoformat()
         else:
-            starts.append(match.start())
-            dates.append(_parse_date(match))
+            starts.append(line_start)
+            dates.append(mention.value.isoformat())
     return _tile(text, starts, dates)
 
 
@@ -87,7 +75,8 @@ def texttiling(text: str) -> list[dict]:
     TextTiling cannot handle (too short, too few paragraph breaks) is one
     tile. NLTK ends a tile before the whitespace of a paragraph break; each
     tile start is moved to the start of its first non-blank line, where an
-    encounter would start.
+    encounter would start. Tiles are lexical topics, not visits: that gap is
+    what this baseline measures.
     """
     tokenizer = TextTilingTokenizer(stopwords=_STOPWORDS)
     starts = [0]
@@ -111,7 +100,7 @@ BASELINES: dict[str, Callable[[str], list[dict]]] = {"date-split": date_split, "
 def predict(name: str, texts: Mapping[str, str]) -> list[dict]:
     """Run baseline ``name`` over ``texts`` (record id -> text): corpus-format records."""
     if name not in BASELINES:
-        raise ValueError(f"unknown baseline {name!r}; choose from {', '.join(BASELINES)}")
+        raise UsageError(f"unknown baseline {name!r}; choose from {', '.join(BASELINES)}")
     segment = BASELINES[name]
     return [{"record": record, "encounters": segment(text)} for record, text in texts.items()]
 
@@ -125,7 +114,7 @@ def _windows(text: str) -> list[tuple[int, int]]:
         target = start + TEXTTILING_WINDOW
         blank = _BLANK_LINE.search(text, target, target + TEXTTILING_WINDOW)
         newline = text.find("\n", target)
-        end = blank.end() if blank else newline + 1 if newline >= 0 else len(text)
+        end = blank.end() if blank else (newline + 1 if newline >= 0 else len(text))
         windows.append((start, end))
         start = end
     return windows
@@ -138,19 +127,3 @@ def _tile(text: str, starts: list[int], dates: list[str | None]) -> list[dict]:
         {"start": s, "end": e, "date": d, "type": None, "provider": None, "facility": None}
         for s, e, d in zip(starts, ends, dates)
     ]
-
-
-def _parse_date(match: re.Match[str]) -> str | None:
-    """ISO form of the cue's date, or None (two-digit year, impossible date)."""
-    for prefix in ("iso", "num", "dmy", "mdy"):
-        year = match.group(f"{prefix}_y")
-        if year is not None:
-            break
-    month, day = match.group(f"{prefix}_m"), match.group(f"{prefix}_d")
-    if len(year) != 4:
-        return None
-    try:
-        month_number = int(month) if month.isdigit() else _MONTHS[month.casefold()]
-        return dt.date(int(year), month_number, int(day)).isoformat()
-    except ValueError:
-        return None

@@ -110,17 +110,29 @@ NOTE_TITLES = (
     "nurse note", "nursing note", "nursing admission note", "transfer note", "death summary",
     "echocardiogram report", "colonoscopy report", "endoscopy report", "physical therapy note",
     "annual physical", "well visit", "preoperative evaluation", "summary of episode note",
+    "discharge summary note", "history and physical note", "emergency medicine note", "progress note",
 )
-OPENING_SECTIONS = (
-    "chief complaint", "cc", "reason for visit", "reason for consultation", "reason for referral",
-    "reason for admission", "reason for exam", "reason for examination", "reason for the test",
-    "history of present illness", "hpi", "hx", "subjective", "preoperative diagnosis",
-    "preoperative diagnoses", "pre-operative diagnosis", "postoperative diagnosis", "procedure",
-    "procedures performed", "procedure performed", "operation", "title of operation", "exam",
-    "examination", "indication", "indications", "clinical history", "history", "admission diagnosis",
-    "admission diagnoses", "diagnosis at admission", "discharge diagnosis", "discharge diagnoses",
-    "identifying data", "identification", "presenting complaint", "s", "impression", "findings",
-    "technique", "comparison",
+# Headings that usually open a note, and headings that also recur inside one.
+STRONG_OPENINGS = (
+    "chief complaint", "cc", "reason for visit", "reason for consultation", "reason for consult",
+    "reason for referral", "reason for admission", "reason for exam", "reason for examination",
+    "reason for the test", "preoperative diagnosis", "preoperative diagnoses", "pre-operative diagnosis",
+    "preop diagnosis", "title of operation", "operation performed", "procedure performed", "procedures performed",
+    "admission diagnosis", "admission diagnoses", "admitting diagnosis", "diagnosis at admission",
+    "principal diagnosis", "identifying data", "identification", "presenting complaint", "presentation",
+    "type of consultation", "indication", "indications", "indications for procedure", "exam", "examination",
+    "clinical history", "final diagnoses", "final diagnosis", "discharge diagnosis", "discharge diagnoses",
+)
+WEAK_OPENINGS = (
+    "history of present illness", "hpi", "hx", "subjective", "history", "procedure", "operation",
+    "postoperative diagnosis", "impression", "findings", "technique", "comparison", "s", "diagnosis",
+)
+CLOSING_SECTION = re.compile(
+    r"^\s*" + _labels("plan", "disposition", "followup", "follow-up", "follow up", "recommendations", "recommendation",
+                      "activity", "diet", "condition on discharge", "discharge instructions", "discharge condition",
+                      "estimated blood loss", "complications", "assessment and plan", "next visit", "return visit",
+                      "prognosis", "patient instructions", "addendum") + r"\b",
+    re.I,
 )
 
 
@@ -147,15 +159,17 @@ def phrase_matchers() -> tuple[Language, PhraseMatcher]:
     nlp.add_pipe("ocr_norm")
     matcher = PhraseMatcher(nlp.vocab, attr="NORM")
     matcher.add("NOTE_TITLE", list(nlp.pipe(NOTE_TITLES)))
-    matcher.add("OPENING_SECTION", list(nlp.pipe(OPENING_SECTIONS)))
+    matcher.add("STRONG_OPENING", list(nlp.pipe(STRONG_OPENINGS)))
+    matcher.add("WEAK_OPENING", list(nlp.pipe(WEAK_OPENINGS)))
     return nlp, matcher
 
 
 def title_cues(lines: list[str]) -> list[set[str]]:
-    """For each line: {"note_title"} when the line is (mostly) a note-type title, {"opening_section"}
-    when it starts with an opening section heading followed by a colon or the line end."""
+    """For each line: {"note_title"} when the line is (mostly) a note-type title; {"strong_opening"} or
+    {"weak_opening"} when it starts with a section heading followed by a colon or the line end."""
     nlp, matcher = phrase_matchers()
-    labels = {nlp.vocab.strings["NOTE_TITLE"]: "note_title", nlp.vocab.strings["OPENING_SECTION"]: "opening_section"}
+    strings = nlp.vocab.strings
+    labels = {strings[name]: name.lower() for name in ("NOTE_TITLE", "STRONG_OPENING", "WEAK_OPENING")}
     out: list[set[str]] = []
     for line, doc in zip(lines, nlp.pipe(line[:200] for line in lines), strict=True):
         found: set[str] = set()
@@ -163,13 +177,19 @@ def title_cues(lines: list[str]) -> list[set[str]]:
         for match_id, start, end in matcher(doc):
             kind = labels[match_id]
             span = doc[start:end]
-            lead = doc[:start].text.strip(" *#-=[](")
-            if kind == "note_title" and not lead and len(stripped) <= len(span.text) + 40:
-                found.add(kind)
-            elif kind == "opening_section" and start == 0 or (kind == "opening_section" and not lead):
-                rest = line[span.end_char :].lstrip()
-                if rest.startswith(":") or (not rest and stripped.isupper()):
+            if kind == "note_title":
+                # A short line that is the title, possibly qualified ("Nurse Discharge summary", "ED Note").
+                lead = doc[:start].text.strip(" *#-=[](")
+                if len(lead.split()) <= 2 and len(stripped) <= len(span.text) + 30 and ":" not in stripped:
                     found.add(kind)
+                continue
+            if doc[:start].text.strip(" *#-=[]("):
+                continue  # a heading starts its line
+            rest = line[span.end_char :].lstrip()
+            if rest.startswith(":") or (not rest and stripped.isupper()):
+                found.add(kind)
+        if "strong_opening" in found:
+            found.discard("weak_opening")
         out.append(found)
     return out
 

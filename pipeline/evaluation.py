@@ -40,7 +40,7 @@ Conventions (decided here, relied on by the tests):
   (at most one can); no match counts as wrong.
 * A gold record missing from the predictions is scored as one encounter over
   the whole text with null fields; predicted records absent from the gold are
-  ignored. Spans that do not tile the text raise ``ValueError``: a scorer
+  ignored. Spans that do not tile the text raise ``InputError``: a scorer
   that silently repairs broken output would hide the bug.
 """
 
@@ -57,6 +57,9 @@ from dataclasses import asdict, dataclass, fields
 from functools import reduce
 from itertools import accumulate
 from pathlib import Path
+
+from pipeline.errors import InputError
+from pipeline.text import LineIndex
 
 FIELDS = ("date", "type", "provider", "facility")
 NEAR_TOLERANCE = 2
@@ -80,14 +83,17 @@ def load_jsonl(path: str | Path) -> list[dict]:
                 try:
                     records.append(json.loads(line))
                 except json.JSONDecodeError as error:
-                    raise ValueError(f"{path}:{number}: {error}") from error
+                    raise InputError(str(path), f"line {number} is not JSON ({error.msg})") from None
     return records
 
 
 @dataclass(frozen=True)
 class SliceScores:
     """Every figure for one slice of one system (see the module docstring for
-    the conventions; ``None`` means undefined, e.g. no gold values)."""
+    the conventions; ``None`` means undefined, e.g. no gold values). Count
+    errors are predicted minus gold encounters per record (mean of the
+    absolute and of the signed value); ``<field>_gold`` is the number of gold
+    encounters with a value for that field."""
 
     records: int
     gold_boundaries: int
@@ -167,8 +173,7 @@ class _Record:
 
     gold: dict
     pred_encounters: list[dict]
-    text: str
-    line_starts: list[int]
+    lines: LineIndex
     gold_boundaries: list[int]
     pred_boundaries: list[int]
 
@@ -183,7 +188,7 @@ def score(gold: list[dict], pred: list[dict], texts: Mapping[str, str]) -> dict[
     keys: list[Callable[[dict], str | None]] = [
         lambda g: g.get("variant"),
         lambda g: g.get("source"),
-        lambda g: f"{g['source']}/{g['variant']}" if "source" in g and "variant" in g else None,
+        lambda g: f"{g['source']}/{g['variant']}" if g.get("source") and g.get("variant") else None,
     ]
     slices: dict[str, SliceScores] = {}
     for key in keys:
@@ -276,7 +281,9 @@ def worst_errors(
     errors.sort(key=lambda e: e[:3])
     blocks = []
     for rank, (neg_distance, record, line, kind, rec) in enumerate(errors[:n], 1):
-        counterpart = "other side has none" if neg_distance == -math.inf else f"nearest {-neg_distance} lines away"
+        counterpart = (
+            "other side has none" if neg_distance == -math.inf else f"nearest {-neg_distance} lines away"
+        )
         blocks.append(
             f"{rank}. {record}  {kind} boundary at line {line + 1} ({counterpart})\n"
             + _context(rec, line, context_lines)
@@ -296,12 +303,10 @@ def _distance(line: int, others: list[int]) -> float:
 
 def _context(rec: _Record, line: int, context_lines: int) -> str:
     gold, pred = set(rec.gold_boundaries), set(rec.pred_boundaries)
-    bounds = rec.line_starts + [len(rec.text)]
     out = []
-    for i in range(max(0, line - context_lines), min(len(rec.line_starts), line + context_lines + 1)):
+    for i in range(max(0, line - context_lines), min(len(rec.lines), line + context_lines + 1)):
         mark = ("G" if i in gold else " ") + ("P" if i in pred else " ")
-        content = rec.text[bounds[i] : bounds[i + 1]].rstrip("\n")
-        out.append(f"  {mark} {i + 1:>6} | {content[:120]}")
+        out.append(f"  {mark} {i + 1:>6} | {rec.lines.line(i)[:120]}")
     return "\n".join(out) + "\n"
 
 
@@ -317,15 +322,15 @@ def _align(gold: list[dict], pred: list[dict], texts: Mapping[str, str]) -> Iter
     for g in gold:
         record = g["record"]
         if record in seen:
-            raise ValueError(f"duplicate gold record {record}")
+            raise InputError(record, "listed twice in the gold")
         seen.add(record)
         if record not in texts:
-            raise ValueError(f"no text for gold record {record}")
+            raise InputError(record, "no text for this gold record")
         text = texts[record]
         exact = [p for p in by_id.get(record, []) if p["record"] == record]
         candidates = exact or by_id.get(record, [])
         if len(candidates) > 1:
-            raise ValueError(f"{len(candidates)} predicted records match gold record {record}")
+            raise InputError(record, f"{len(candidates)} predicted records match this gold record")
         pred_encounters = (
             candidates[0]["encounters"]
             if candidates
@@ -334,14 +339,13 @@ def _align(gold: list[dict], pred: list[dict], texts: Mapping[str, str]) -> Iter
         gold_encounters = g["encounters"]
         _check_tiling(record, "gold", gold_encounters, len(text))
         _check_tiling(record, "predicted", pred_encounters, len(text))
-        line_starts = [0] + [m.end() for m in re.finditer("\n", text) if m.end() < len(text)]
+        lines = LineIndex(text)
         yield _Record(
             gold=g,
             pred_encounters=pred_encounters,
-            text=text,
-            line_starts=line_starts,
-            gold_boundaries=_boundaries(gold_encounters, line_starts),
-            pred_boundaries=_boundaries(pred_encounters, line_starts),
+            lines=lines,
+            gold_boundaries=_boundaries(gold_encounters, lines),
+            pred_boundaries=_boundaries(pred_encounters, lines),
         )
 
 
@@ -352,17 +356,16 @@ def _check_tiling(record: str, side: str, encounters: list[dict], length: int) -
         or any(e["start"] != end or e["end"] <= e["start"] for e, end in zip(encounters, ends))
         or encounters[-1]["end"] != length
     ):
-        raise ValueError(f"{side} encounters of {record} do not tile its {length} characters")
+        raise InputError(record, f"{side} encounters do not tile its {length} characters")
 
 
-def _boundaries(encounters: list[dict], line_starts: list[int]) -> list[int]:
-    lines = {bisect_right(line_starts, e["start"]) - 1 for e in encounters[1:]}
-    return sorted(lines - {0})
+def _boundaries(encounters: list[dict], lines: LineIndex) -> list[int]:
+    return sorted({lines.line_of(e["start"]) for e in encounters[1:]} - {0})
 
 
 def _count(rec: _Record) -> _Counts:
     gold_b, pred_b = rec.gold_boundaries, rec.pred_boundaries
-    windows, pk_errors, wd_errors = _window_errors(gold_b, pred_b, len(rec.line_starts))
+    windows, pk_errors, wd_errors = _window_errors(gold_b, pred_b, len(rec.lines))
     correct, total = _field_counts(rec.gold["encounters"], rec.pred_encounters)
     count_diff = len(rec.pred_encounters) - len(rec.gold["encounters"])
     return _Counts(
@@ -422,7 +425,9 @@ def _cumulative(boundaries: list[int], n_lines: int) -> list[int]:
     return list(accumulate(marks))
 
 
-def _field_counts(gold_encounters: list[dict], pred_encounters: list[dict]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+def _field_counts(
+    gold_encounters: list[dict], pred_encounters: list[dict]
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """(correct, gold with a value) per field in FIELDS."""
     starts = [p["start"] for p in pred_encounters]
     correct, total = [0] * len(FIELDS), [0] * len(FIELDS)

@@ -231,7 +231,7 @@ def _inferred_type(text: str, lines: LineIndex, header: list[int]) -> tuple[Enco
     admission = cues.ENCOUNTER_HEADERS["admission_date"]
     for i in header[:4]:
         base, end = lines.span(i)
-        match = admission.search(text, base, end)
+        match = admission.search(text[base:end])
         if match:
             label = match.group(0).strip().rstrip(":").strip()
             start = text.index(label, base)

@@ -34,6 +34,7 @@ class LineCues:
     after_closing: bool
     false_cue: bool
     closes_note: bool
+    after_closing_section: bool
     continues_stay: bool
     split_line: bool
     date: date | None
@@ -119,6 +120,8 @@ class RulesDetector(Detector):
                     after_closing=bool(cues.CLOSING.search(previous)),
                     false_cue=bool(cues.FALSE_CUE.search(lines[i])) and header is None,
                     closes_note=closes_note,
+                    after_closing_section=prev_line is not None
+                    and any(cues.CLOSING_SECTION.search(lines[j]) for j in range(max(0, prev_line - 6), prev_line + 1)),
                     continues_stay=continues_stay,
                     split_line=_looks_split(previous, lines[i]) and header is None and note is None,
                     date=mention.value if mention else None,
@@ -136,7 +139,9 @@ class RulesDetector(Detector):
         if c.note_header:
             parts.append((f"note:{c.note_header}", self.note_header_weight))
         for title in sorted(c.titles):
-            parts.append((title, self.title_weight))
+            parts.append((title, 2 * self.title_weight if title == "strong_opening" else self.title_weight))
+        if c.after_closing_section and "strong_opening" in c.titles:
+            parts.append(("section_order_reset", self.title_weight))
         if c.after_signature or c.after_closing:
             parts.append(("after_signature" if c.after_signature else "after_closing", self.signature_weight))
         if c.false_cue:
