@@ -14,6 +14,7 @@ from functools import lru_cache
 
 import spacy
 from spacy.language import Language
+from spacy.attrs import SENT_START
 from spacy.tokens import Doc
 
 from pipeline.text import LineIndex
@@ -25,10 +26,13 @@ DEFAULT_SEGMENT_CHARS = 100_000
 
 @Language.component("line_sentences")
 def line_sentences(doc: Doc) -> Doc:
-    """Starts a sentence at the first token after a newline."""
+    """Starts a sentence at the first token after a newline (one array write, not one per token:
+    spaCy re-checks the whole doc on every ``is_sent_start`` assignment)."""
+    starts = doc.to_array([SENT_START])
     for token in doc[:-1]:
         if "\n" in token.text or "\n" in token.whitespace_:
-            doc[token.i + 1].is_sent_start = True
+            starts[token.i + 1] = 1
+    doc.from_array([SENT_START], starts)
     return doc
 
 

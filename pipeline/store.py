@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pandas as pd
 
 from schemas import Document, Encounter, Manifest, QuarantineRecord, Run
 
@@ -246,16 +247,11 @@ class Catalog:
                     json.dumps(document.warnings), run_id, document.text,
                 ],
             )
-            con.executemany(
-                "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [[document.document_id, config_hash, c.index, c.start, c.end, c.start_line, c.end_line] for c in chunks],
+            _bulk_insert(
+                con, "chunks", [[document.document_id, config_hash, c.index, c.start, c.end, c.start_line, c.end_line] for c in chunks]
             )
-            con.executemany(
-                "INSERT INTO encounters VALUES (" + ", ".join("?" * 24) + ")", [_encounter_row(e) for e in encounters]
-            )
-            evidence = [row for e in encounters for row in _evidence_rows(e)]
-            if evidence:
-                con.executemany("INSERT INTO evidence VALUES (?, ?, ?, ?, ?, ?, ?, ?)", evidence)
+            _bulk_insert(con, "encounters", [_encounter_row(e) for e in encounters])
+            _bulk_insert(con, "evidence", [row for e in encounters for row in _evidence_rows(e)])
             con.execute(
                 "INSERT INTO completions VALUES (?, ?, ?, ?, ?, ?)",
                 [document.document_id, config_hash, run_id, document.record, len(encounters), _now()],
@@ -313,6 +309,19 @@ class Catalog:
             pipeline_version=row[1],
             detector=json.loads(row[2]),
         )
+
+
+def _bulk_insert(con: duckdb.DuckDBPyConnection, table: str, rows: list[list[Any]]) -> None:
+    """Inserts rows through one pandas frame: DuckDB's ``executemany`` runs one statement per row."""
+    if not rows:
+        return
+    columns = [c[0] for c in con.execute(f"DESCRIBE {table}").fetchall()]
+    frame = pd.DataFrame(rows, columns=columns)
+    con.register("_bulk_rows", frame)
+    try:
+        con.execute(f"INSERT INTO {table} SELECT * FROM _bulk_rows")
+    finally:
+        con.unregister("_bulk_rows")
 
 
 def _sql_literal(value: str) -> str:
