@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from schemas import (
     DetectorInfo,
     Document,
     Encounter,
+    EncounterType,
     Evidence,
     Manifest,
     QuarantineRecord,
@@ -29,9 +30,18 @@ from schemas import (
 
 from pipeline import __version__
 from pipeline.chunking import DEFAULT_CHUNK_CHARS, DEFAULT_OVERLAP_CHARS, Chunk, chunk_text
-from pipeline.detect import DetectionInput, Detector, EncounterBoundary, create
+from pipeline.detect import (
+    Detection,
+    DetectionContext,
+    DetectionInput,
+    Detector,
+    EncounterBoundary,
+    GroundedValue,
+    StepRecorder,
+    create,
+)
 from pipeline.errors import ChartsiftError, InputError, ManifestError
-from pipeline.extract import Span, extract_fields
+from pipeline.extract import ExtractedFields, Span, extract_fields
 from pipeline.ingest import DEFAULT_MAX_LINE_CHARS, ingest
 from pipeline.manifest import ManifestWorkspace, build_manifest, collect_inputs
 from pipeline.store import Catalog
@@ -140,9 +150,12 @@ def build_encounter(
     index: int,
     run: Run,
     detector: DetectorInfo,
+    detection: Detection | None = None,
 ) -> Encounter:
-    """Extracts the fields of one encounter span and validates the row against the document text."""
+    """Extracts the fields of one encounter span (the detector's own grounded values win over the
+    rules extractor's) and validates the row against the document text."""
     fields = extract_fields(document.text, lines, boundary.start_char, end)
+    _apply_grounded(fields, boundary.values)
     pages = document.page_starts
     evidence: list[Evidence] = []
     values: dict[str, Any] = {}
@@ -181,6 +194,8 @@ def build_encounter(
         "detector": detector,
         "boundary_score": boundary.score,
         "boundary_cues": boundary.cues,
+        "sandbox_level": detection.sandbox_level if detection else None,
+        "fallback_reason": detection.fallback_reason if detection else None,
         "evidence": tuple(evidence),
         **items,
         **values,
@@ -188,7 +203,22 @@ def build_encounter(
     return Encounter.model_validate(data, context={"text": document.text})
 
 
-def process_record(workspace: ManifestWorkspace, record: str, plan: RunPlan, detector: Detector) -> RecordResult:
+def _apply_grounded(fields: ExtractedFields, values: tuple[GroundedValue, ...]) -> None:
+    """Overrides extracted fields with values a detector grounded itself."""
+    for value in values:
+        span = Span(value.start, value.end, value.text)
+        if value.field in ("encounter_date", "end_date"):
+            setattr(fields, value.field, (date.fromisoformat(value.value), span))
+        elif value.field == "encounter_type":
+            fields.encounter_type = (EncounterType(value.value), span)
+            fields.type_printed = True
+        elif value.field in ("provider", "facility", "chief_complaint"):
+            setattr(fields, value.field, span)
+
+
+def process_record(
+    workspace: ManifestWorkspace, record: str, plan: RunPlan, detector: Detector, recorder: StepRecorder | None = None
+) -> RecordResult:
     """Ingest, chunk, detect and extract one record. Raises ``InputError`` (with its stage) or
     ``StageError``; both name the record and the reason, never its text."""
     declared = workspace.input(record)
@@ -199,13 +229,23 @@ def process_record(workspace: ManifestWorkspace, record: str, plan: RunPlan, det
         lines = LineIndex(document.text)
         chunks = tuple(chunk_text(document.text, plan.config.chunk_chars, plan.config.overlap_chars, lines=lines))
         stage = "detect"
-        boundaries = detector.detect(DetectionInput(document.document_id, document.text, lines))
+        context = DetectionContext(
+            run_id=plan.run.run_id,
+            config_hash=plan.run.config_hash,
+            record=record,
+            workspace=workspace,
+            recorder=recorder,
+            scratch_dir=Path(plan.manifest.output_dir) / "scratch" / document.document_id[:16],
+        )
+        detection = detector.run(DetectionInput(document.document_id, document.text, lines, context))
+        boundaries = detection.boundaries
         _check_boundaries(record, boundaries, document.char_count, lines)
         stage = "extract"
         info = DetectorInfo(name=detector.name, version=detector.version)
         ends = [b.start_char for b in boundaries[1:]] + [document.char_count]
         encounters = tuple(
-            build_encounter(document, lines, b, end, i, plan.run, info) for i, (b, end) in enumerate(zip(boundaries, ends, strict=True))
+            build_encounter(document, lines, b, end, i, plan.run, info, detection)
+            for i, (b, end) in enumerate(zip(boundaries, ends, strict=True))
         )
     except InputError:
         raise
@@ -295,7 +335,7 @@ def run_record(catalog: Catalog, workspace: ManifestWorkspace, plan: RunPlan, de
     if catalog.is_complete(declared.sha256, plan.run.config_hash):
         return RecordOutcome(record, "skipped")
     try:
-        result = process_record(workspace, record, plan, detector)
+        result = process_record(workspace, record, plan, detector, recorder=catalog)
     except ChartsiftError as exc:
         catalog.quarantine(quarantine_entry(plan.run.run_id, record, declared.uri, declared.sha256, exc))
         return RecordOutcome(record, "quarantined", message=str(exc))

@@ -117,7 +117,9 @@ CREATE TABLE IF NOT EXISTS encounters (
     detector_name VARCHAR NOT NULL,
     detector_version VARCHAR NOT NULL,
     boundary_score DOUBLE,
-    boundary_cues VARCHAR[] NOT NULL
+    boundary_cues VARCHAR[] NOT NULL,
+    sandbox_level VARCHAR,
+    fallback_reason VARCHAR
 );
 CREATE TABLE IF NOT EXISTS evidence (
     encounter_id VARCHAR NOT NULL,
@@ -129,6 +131,30 @@ CREATE TABLE IF NOT EXISTS evidence (
     page INTEGER,
     text VARCHAR NOT NULL,
     PRIMARY KEY (encounter_id, field, item_index)
+);
+CREATE TABLE IF NOT EXISTS agent_steps (
+    run_id VARCHAR NOT NULL,
+    document_id VARCHAR NOT NULL,
+    config_hash VARCHAR NOT NULL,
+    step INTEGER NOT NULL,
+    tool VARCHAR NOT NULL,
+    arguments_sha256 VARCHAR,
+    started_at TIMESTAMPTZ NOT NULL,
+    duration_ms DOUBLE NOT NULL,
+    chars_in BIGINT NOT NULL,
+    chars_out BIGINT NOT NULL,
+    sandbox_exit INTEGER,
+    outcome VARCHAR NOT NULL,
+    PRIMARY KEY (document_id, config_hash, step)
+);
+CREATE TABLE IF NOT EXISTS agent_checkpoints (
+    document_id VARCHAR NOT NULL,
+    config_hash VARCHAR NOT NULL,
+    run_id VARCHAR NOT NULL,
+    step INTEGER NOT NULL,
+    state JSON NOT NULL,
+    updated_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (document_id, config_hash)
 );
 CREATE TABLE IF NOT EXISTS quarantine (
     run_id VARCHAR NOT NULL,
@@ -152,6 +178,7 @@ PARQUET_TABLES = {
     "encounters": "SELECT * FROM encounters WHERE run_id = $run",
     "evidence": "SELECT v.*, e.run_id FROM evidence v JOIN encounters e USING (encounter_id) WHERE e.run_id = $run",
     "quarantine": "SELECT * FROM quarantine WHERE run_id = $run",
+    "agent_steps": "SELECT * FROM agent_steps WHERE run_id = $run",
 }
 
 
@@ -251,6 +278,7 @@ class Catalog:
                 con, "chunks", [[document.document_id, config_hash, c.index, c.start, c.end, c.start_line, c.end_line] for c in chunks]
             )
             _bulk_insert(con, "encounters", [_encounter_row(e) for e in encounters])
+            con.execute("DELETE FROM agent_checkpoints WHERE document_id = ? AND config_hash = ?", [document.document_id, config_hash])
             _bulk_insert(con, "evidence", [row for e in encounters for row in _evidence_rows(e)])
             con.execute(
                 "INSERT INTO completions VALUES (?, ?, ?, ?, ?, ?)",
@@ -258,6 +286,35 @@ class Catalog:
             )
             con.execute("DELETE FROM quarantine WHERE run_id = ? AND record = ?", [run_id, document.record])
         return True
+
+    # -- the agent's audit log and checkpoints (pipeline.detect.StepRecorder) -------------------
+
+    AGENT_STEP_COLUMNS = (
+        "run_id", "document_id", "config_hash", "step", "tool", "arguments_sha256", "started_at", "duration_ms",
+        "chars_in", "chars_out", "sandbox_exit", "outcome",
+    )
+
+    def record_agent_step(self, step: dict[str, Any]) -> None:
+        """One agent step; a step already recorded (a resumed run) is kept as it was."""
+        values = [step.get(c) for c in self.AGENT_STEP_COLUMNS]
+        self.con.execute(
+            f"INSERT INTO agent_steps ({', '.join(self.AGENT_STEP_COLUMNS)}) VALUES ({', '.join('?' * len(values))}) ON CONFLICT DO NOTHING",
+            values,
+        )
+
+    def save_agent_state(self, run_id: str, document_id: str, config_hash: str, state: dict[str, Any]) -> None:
+        self.con.execute(
+            """INSERT INTO agent_checkpoints VALUES (?, ?, ?, ?, ?, ?)
+               ON CONFLICT (document_id, config_hash) DO UPDATE SET run_id = excluded.run_id, step = excluded.step,
+               state = excluded.state, updated_at = excluded.updated_at""",
+            [document_id, config_hash, run_id, int(state.get("step", 0)), json.dumps(state, sort_keys=True), _now()],
+        )
+
+    def load_agent_state(self, document_id: str, config_hash: str) -> dict[str, Any] | None:
+        row = self.con.execute(
+            "SELECT state FROM agent_checkpoints WHERE document_id = ? AND config_hash = ?", [document_id, config_hash]
+        ).fetchone()
+        return json.loads(row[0]) if row else None
 
     def quarantine(self, entry: QuarantineRecord) -> None:
         self.con.execute(
@@ -334,7 +391,7 @@ def _encounter_row(e: Encounter) -> list[Any]:
         e.start_char, e.end_char, e.start_line, e.end_line, e.encounter_date, e.end_date,
         e.encounter_type.value if e.encounter_type else None, e.encounter_type_text, e.provider, e.facility,
         e.chief_complaint, [d.value for d in e.diagnoses], [m.value for m in e.medications], e.detector.name,
-        e.detector.version, e.boundary_score, list(e.boundary_cues),
+        e.detector.version, e.boundary_score, list(e.boundary_cues), e.sandbox_level, e.fallback_reason,
     ]
 
 

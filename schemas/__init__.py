@@ -128,6 +128,10 @@ class Encounter(_Frozen):
     detector: DetectorInfo
     boundary_score: float | None = Field(default=None, description="Detector confidence that a new encounter starts here.")
     boundary_cues: tuple[str, ...] = Field(default=(), description="Names of the cues behind the boundary.")
+    sandbox_level: Literal["full", "partial", "none"] | None = Field(
+        default=None, description="Isolation the detector's tools ran under, for detectors that run tools."
+    )
+    fallback_reason: str | None = Field(default=None, description="Why this row is the rules fallback of another detector.")
     evidence: tuple[Evidence, ...] = ()
 
     @model_validator(mode="after")
