@@ -18,7 +18,7 @@ from prefect.cache_policies import NO_CACHE
 from pipeline.detect import Detector
 from pipeline.manifest import ManifestWorkspace
 from pipeline.runner import PipelineConfig, RecordOutcome, RunPlan, RunSummary, finish_run, plan_run, run_record, start_run
-from pipeline.store import Catalog
+from pipeline.store import Catalog, WriterLock
 
 
 @task(retries=2, retry_delay_seconds=[1, 4], cache_policy=NO_CACHE)
@@ -43,6 +43,7 @@ def process_records(
     detector: str = "rules",
     detector_params: dict[str, Any] | None = None,
     show_progress: bool = False,
+    lock_timeout: float = 60.0,
 ) -> dict[str, Any]:
     """Processes every record under ``paths`` into the catalog in ``out``; returns the run summary."""
     started = perf_counter()
@@ -51,7 +52,7 @@ def process_records(
     summary = RunSummary.for_plan(plan, Path(out))
     workspace = ManifestWorkspace(plan.manifest)
     instance = config.make_detector()
-    with Catalog(Path(out)) as catalog:
+    with WriterLock(Path(out), lock_timeout), Catalog(Path(out)) as catalog:
         start_run(catalog, plan)
         records = workspace.records()
         for done, record in enumerate(records, start=1):

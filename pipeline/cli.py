@@ -50,10 +50,14 @@ def build_parser() -> argparse.ArgumentParser:
                          "into OUT/catalog.duckdb and OUT/parquet/. Folders are walked for .txt, .text and .pdf files; "
                          "a file named explicitly is taken whatever its suffix. Re-running the same inputs with the same "
                          "configuration skips records already stored.")
-    run.add_argument("paths", nargs="+", metavar="PATH", help="record files, folders or quoted globs")
+    run.add_argument("paths", nargs="*", metavar="PATH", help="record files, folders or quoted globs")
     _out_arg(run, "output folder (created if missing)")
     run.add_argument("--detector", default="rules", help="encounter detector (default: rules, offline)")
     run.add_argument("--threshold", type=float, help="rules detector: boundary score threshold (default 3.0)")
+    run.add_argument("--retry-quarantined", action="store_true",
+                     help="also try again every input an earlier run into OUT quarantined")
+    run.add_argument("--lock-timeout", type=float, default=60.0, metavar="S",
+                     help="seconds to wait while another run writes OUT (default 60)")
     run.add_argument("--quiet", action="store_true", help="no progress lines")
     run.add_argument("--json", action="store_true", help="print the run summary as JSON")
 
@@ -109,15 +113,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from flows.process_records import process_records
+    from flows.server import prefect_api
+    from pipeline.store import CATALOG_NAME, Catalog
 
+    paths = [str(p) for p in args.paths]
+    if args.retry_quarantined and (args.out / CATALOG_NAME).exists():
+        with Catalog(args.out, read_only=True) as catalog:
+            paths += [p for p in catalog.quarantined_paths() if p not in paths]
+    if not paths:
+        raise UsageError("run needs at least one PATH (or --retry-quarantined with quarantined inputs in OUT)")
     params = {"threshold": args.threshold} if args.threshold is not None else {}
-    summary = process_records(
-        paths=[str(p) for p in args.paths],
-        out=str(args.out),
-        detector=args.detector,
-        detector_params=params,
-        show_progress=not args.quiet,
-    )
+    with prefect_api():
+        summary = process_records(
+            paths=paths,
+            out=str(args.out),
+            detector=args.detector,
+            detector_params=params,
+            show_progress=not args.quiet,
+            lock_timeout=args.lock_timeout,
+        )
     if args.json:
         print(json.dumps(summary, indent=2))
     else:

@@ -8,13 +8,16 @@ copies are partitioned by run and written to a temporary name, then renamed into
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 import duckdb
 import pandas as pd
@@ -182,8 +185,53 @@ PARQUET_TABLES = {
 }
 
 
+LOCK_NAME = ".chartsift.lock"
+
+
 def _now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+class WriterLock:
+    """One writer per output folder: an exclusive ``flock`` on ``OUT/.chartsift.lock``.
+
+    The kernel releases it when the holder dies, however it dies, so a killed run never leaves a
+    stale lock. A second writer waits up to ``timeout_s`` and then fails with a message naming the
+    holder's pid and the time it waited."""
+
+    def __init__(self, out_dir: Path, timeout_s: float = 60.0) -> None:
+        self.path = Path(out_dir) / LOCK_NAME
+        self.timeout_s = timeout_s
+        self._handle: Any = None
+
+    def __enter__(self) -> WriterLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = self.path.open("a+")
+        deadline = time.monotonic() + self.timeout_s
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    handle.seek(0)
+                    holder = handle.read().strip() or "unknown"
+                    handle.close()
+                    raise CatalogError(
+                        f"another chartsift run (pid {holder}) is writing {self.path.parent}; waited {self.timeout_s:g} s "
+                        "for it to finish (raise --lock-timeout to wait longer)"
+                    ) from None
+                time.sleep(0.2)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._handle = handle
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        fcntl.flock(self._handle, fcntl.LOCK_UN)
+        self._handle.close()
 
 
 class Catalog:
@@ -342,6 +390,15 @@ class Catalog:
 
     def query(self, sql: str, params: Sequence[Any] | None = None) -> duckdb.DuckDBPyRelation:
         return self.con.sql(sql, params=params) if params else self.con.sql(sql)
+
+    def quarantined_paths(self) -> list[str]:
+        """Local paths of every input quarantined by any run into this catalog and not stored since."""
+        rows = self.con.execute(
+            """SELECT DISTINCT q.uri FROM quarantine q
+               WHERE q.sha256 IS NULL OR NOT EXISTS (SELECT 1 FROM completions c WHERE c.document_id = q.sha256)
+               ORDER BY q.uri"""
+        ).fetchall()
+        return [unquote(urlparse(uri).path) for (uri,) in rows]
 
     def latest_run_id(self) -> str | None:
         row = self.con.execute("SELECT run_id FROM runs ORDER BY started_at DESC LIMIT 1").fetchone()

@@ -135,6 +135,24 @@ def test_bad_inputs_are_quarantined_and_the_batch_goes_on(prefect_server, tmp_pa
         assert record in err
     assert status == ("completed_with_quarantine", 7)
 
+    # Fix one input and retry only what was quarantined: it is stored, the rest stay quarantined.
+    (inbox / "empty.txt").write_text("Date of Service: 01/05/2020\nProvider: Ana Ruiz, MD\n\nCHIEF COMPLAINT:  Cough.\n")
+    assert main(["run", "--retry-quarantined", "--out", str(out), "--quiet"]) == 3
+    with connect(out) as con:
+        stored = sorted(r[0] for r in con.execute("SELECT record FROM documents").fetchall())
+    assert stored == ["empty.txt", "good.txt"]
+
+
+def test_a_second_writer_waits_then_names_the_holder(prefect_server, tmp_path: Path, capsys) -> None:
+    from pipeline.store import WriterLock
+
+    out = tmp_path / "out"
+    with WriterLock(out, timeout_s=0):
+        code = main(["run", str(SAMPLES), "--out", str(out), "--quiet", "--lock-timeout", "1"])
+    assert code == 1
+    assert f"another chartsift run (pid {os.getpid()}) is writing {out}; waited 1 s" in capsys.readouterr().err
+    assert main(["run", str(SAMPLES), "--out", str(out), "--quiet"]) == 0  # the lock went with its holder
+
 
 def test_manifest_verify_catches_one_changed_byte(prefect_server, tmp_path: Path, capsys) -> None:
     records = tmp_path / "records"
@@ -195,7 +213,7 @@ def test_cli_process_exit_codes(prefect_server, tmp_path: Path) -> None:
     assert "gone.txt: no such file or folder" in done.stderr
     assert "catalog: " in done.stdout and "chartsift sql --out" in done.stdout
     usage = subprocess.run([*cli, "run", "--out", str(tmp_path / "o")], env=env, capture_output=True, text=True, timeout=60)
-    assert usage.returncode == 2 and "the following arguments are required: PATH" in usage.stderr
+    assert usage.returncode == 2 and "run needs at least one PATH" in usage.stderr
     no_catalog = subprocess.run([*cli, "export", "--out", str(tmp_path / "nothing")], env=env, capture_output=True, text=True, timeout=60)
     assert no_catalog.returncode == 1 and "no catalog at" in no_catalog.stderr
 
