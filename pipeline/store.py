@@ -249,7 +249,8 @@ class Catalog:
         except duckdb.IOException as exc:
             raise CatalogError(f"cannot open {self.path}: {exc}") from None
         if not read_only:
-            self.con.execute(DDL)
+            with self.writing():
+                self.con.execute(DDL)
 
     def __enter__(self) -> Catalog:
         return self
@@ -262,13 +263,23 @@ class Catalog:
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        self.con.execute("BEGIN TRANSACTION")
+        """All or nothing; a storage failure (a full disk) becomes a ``CatalogError`` naming the file."""
+        with self.writing():
+            self.con.execute("BEGIN TRANSACTION")
+            try:
+                yield self.con
+            except BaseException:
+                self.con.execute("ROLLBACK")
+                raise
+            self.con.execute("COMMIT")
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
         try:
-            yield self.con
-        except BaseException:
-            self.con.execute("ROLLBACK")
-            raise
-        self.con.execute("COMMIT")
+            yield
+        except (duckdb.IOException, duckdb.FatalException, duckdb.TransactionException, OSError) as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise CatalogError(f"cannot write the catalog in {self.out_dir}: {reason}") from None
 
     # -- writes --------------------------------------------------------------------------------
 
@@ -289,14 +300,15 @@ class Catalog:
             run.started_at, run.finished_at, run.status, run.records_total, run.records_stored, run.records_skipped,
             run.records_quarantined, run.encounters,
         ]
-        self.con.execute(
-            """INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-               ON CONFLICT (run_id) DO UPDATE SET finished_at = excluded.finished_at, status = excluded.status,
-               records_total = excluded.records_total, records_stored = excluded.records_stored,
-               records_skipped = excluded.records_skipped, records_quarantined = excluded.records_quarantined,
-               encounters = excluded.encounters""",
-            row,
-        )
+        with self.writing():
+            self.con.execute(
+                """INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (run_id) DO UPDATE SET finished_at = excluded.finished_at, status = excluded.status,
+                   records_total = excluded.records_total, records_stored = excluded.records_stored,
+                   records_skipped = excluded.records_skipped, records_quarantined = excluded.records_quarantined,
+                   encounters = excluded.encounters""",
+                row,
+            )
 
     def is_complete(self, document_id: str, config_hash: str) -> bool:
         row = self.con.execute(
@@ -345,18 +357,20 @@ class Catalog:
     def record_agent_step(self, step: dict[str, Any]) -> None:
         """One agent step; a step already recorded (a resumed run) is kept as it was."""
         values = [step.get(c) for c in self.AGENT_STEP_COLUMNS]
-        self.con.execute(
-            f"INSERT INTO agent_steps ({', '.join(self.AGENT_STEP_COLUMNS)}) VALUES ({', '.join('?' * len(values))}) ON CONFLICT DO NOTHING",
-            values,
-        )
+        with self.writing():
+            self.con.execute(
+                f"INSERT INTO agent_steps ({', '.join(self.AGENT_STEP_COLUMNS)}) VALUES ({', '.join('?' * len(values))}) ON CONFLICT DO NOTHING",
+                values,
+            )
 
     def save_agent_state(self, run_id: str, document_id: str, config_hash: str, state: dict[str, Any]) -> None:
-        self.con.execute(
-            """INSERT INTO agent_checkpoints VALUES (?, ?, ?, ?, ?, ?)
-               ON CONFLICT (document_id, config_hash) DO UPDATE SET run_id = excluded.run_id, step = excluded.step,
-               state = excluded.state, updated_at = excluded.updated_at""",
-            [document_id, config_hash, run_id, int(state.get("step", 0)), json.dumps(state, sort_keys=True), _now()],
-        )
+        with self.writing():
+            self.con.execute(
+                """INSERT INTO agent_checkpoints VALUES (?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (document_id, config_hash) DO UPDATE SET run_id = excluded.run_id, step = excluded.step,
+                   state = excluded.state, updated_at = excluded.updated_at""",
+                [document_id, config_hash, run_id, int(state.get("step", 0)), json.dumps(state, sort_keys=True), _now()],
+            )
 
     def load_agent_state(self, document_id: str, config_hash: str) -> dict[str, Any] | None:
         row = self.con.execute(
@@ -365,26 +379,33 @@ class Catalog:
         return json.loads(row[0]) if row else None
 
     def quarantine(self, entry: QuarantineRecord) -> None:
-        self.con.execute(
-            """INSERT INTO quarantine VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-               ON CONFLICT (run_id, record) DO UPDATE SET uri = excluded.uri, sha256 = excluded.sha256,
-               stage = excluded.stage, error_class = excluded.error_class, message = excluded.message,
-               created_at = excluded.created_at""",
-            [entry.run_id, entry.record, entry.uri, entry.sha256, entry.stage, entry.error_class, entry.message, entry.created_at],
-        )
+        with self.writing():
+            self.con.execute(
+                """INSERT INTO quarantine VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (run_id, record) DO UPDATE SET uri = excluded.uri, sha256 = excluded.sha256,
+                   stage = excluded.stage, error_class = excluded.error_class, message = excluded.message,
+                   created_at = excluded.created_at""",
+                [entry.run_id, entry.record, entry.uri, entry.sha256, entry.stage, entry.error_class, entry.message, entry.created_at],
+            )
 
     def export_parquet(self, run_id: str) -> Path:
         """Rewrites the run's Parquet partition of every table (tmp name, then rename)."""
         root = self.out_dir / PARQUET_DIR
-        for table, query in PARQUET_TABLES.items():
-            target_dir = root / table / f"run_id={run_id}"
-            target_dir.mkdir(parents=True, exist_ok=True)
-            target = target_dir / "part-0.parquet"
-            tmp = target_dir / f".part-0.parquet.{os.getpid()}.tmp"
-            select = query.replace("$run", _sql_literal(run_id))
-            self.con.execute(f"COPY (SELECT * EXCLUDE (run_id) FROM ({select})) TO {_sql_literal(str(tmp))} (FORMAT parquet)")
-            os.replace(tmp, target)
+        with self.writing():
+            for table, query in PARQUET_TABLES.items():
+                self._export_table(root, table, query, run_id)
         return root
+
+    def _export_table(self, root: Path, table: str, query: str, run_id: str) -> None:
+        target_dir = root / table / f"run_id={run_id}"
+        target_dir.mkdir(parents=True, exist_ok=True)
+        for stale in target_dir.glob(".*.tmp"):  # left by a run killed mid-write
+            stale.unlink()
+        target = target_dir / "part-0.parquet"
+        tmp = target_dir / f".part-0.parquet.{os.getpid()}.tmp"
+        select = query.replace("$run", _sql_literal(run_id))
+        self.con.execute(f"COPY (SELECT * EXCLUDE (run_id) FROM ({select})) TO {_sql_literal(str(tmp))} (FORMAT parquet)")
+        os.replace(tmp, target)
 
     # -- reads ---------------------------------------------------------------------------------
 
