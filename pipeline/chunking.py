@@ -22,6 +22,7 @@ from pipeline.text import LineIndex
 DEFAULT_CHUNK_CHARS = 4_000
 DEFAULT_OVERLAP_CHARS = 400
 DEFAULT_SEGMENT_CHARS = 100_000
+SHORT_LINE_CHARS = 240
 
 
 @Language.component("line_sentences")
@@ -88,6 +89,24 @@ def sentence_spans(text: str, segment_chars: int = DEFAULT_SEGMENT_CHARS) -> Ite
                 yield start, end
 
 
+def _units(text: str, lines: LineIndex, segment_chars: int) -> Iterator[tuple[int, int]]:
+    """Sentence spans, computed by spaCy only where a line is long enough to hold several: every line
+    start is a sentence start anyway (``line_sentences``), so a short line is one sentence as it is."""
+    long_lines: list[tuple[int, int]] = []
+    units: list[tuple[int, int]] = []
+    for i in range(len(lines)):
+        start, end = lines.span(i)
+        while start < end and text[start].isspace():
+            start += 1
+        while end > start and text[end - 1].isspace():
+            end -= 1
+        if end > start:
+            (long_lines if end - start > SHORT_LINE_CHARS else units).append((start, end))
+    for base, end in long_lines:
+        units.extend((base + s, base + e) for s, e in sentence_spans(text[base:end], segment_chars))
+    yield from sorted(units)
+
+
 def chunk_text(
     text: str,
     max_chars: int = DEFAULT_CHUNK_CHARS,
@@ -102,7 +121,7 @@ def chunk_text(
         raise ValueError("overlap_chars must be smaller than max_chars")
     lines = lines or LineIndex(text)
     pieces: list[tuple[int, int]] = []
-    for start, end in sentence_spans(text, segment_chars):
+    for start, end in _units(text, lines, segment_chars):
         while end - start > max_chars:
             pieces.append((start, start + max_chars))
             start += max_chars
