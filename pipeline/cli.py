@@ -131,6 +131,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             detector_params=params,
             show_progress=not args.quiet,
             lock_timeout=args.lock_timeout,
+            retry_quarantined=args.retry_quarantined,
         )
     if args.json:
         print(json.dumps(summary, indent=2))

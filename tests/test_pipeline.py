@@ -31,6 +31,21 @@ def counts(out: Path) -> dict[str, int]:
         return {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
 
 
+def cached_task_runs() -> int:
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterState, TaskRunFilterStateName
+
+    cached = TaskRunFilter(state=TaskRunFilterState(name=TaskRunFilterStateName(any_=["Cached"])))
+
+    async def count() -> int:
+        async with get_client() as client:
+            return len(await client.read_task_runs(task_run_filter=cached))
+
+    return asyncio.run(count())
+
+
 def sample_records() -> list[Path]:
     return sorted((SAMPLES / "records").glob("*.txt"))
 
@@ -87,9 +102,11 @@ def test_rerun_adds_no_rows_and_reports_skips(prefect_server, tmp_path: Path, ca
     assert main(["run", str(SAMPLES), "--out", str(out), "--quiet"]) == 0
     first = counts(out)
     capsys.readouterr()
+    cached_before = cached_task_runs()
     assert main(["run", str(SAMPLES), "--out", str(out), "--quiet", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["skipped"] == len(sample_records()) and summary["stored"] == 0
+    assert cached_task_runs() - cached_before == len(sample_records())  # Prefect's result cache answered
     assert counts(out) == first
     with connect(out) as con:
         assert con.execute("SELECT count(*) = count(DISTINCT encounter_id) FROM encounters").fetchone()[0]
