@@ -35,10 +35,7 @@ def chartsift(*args: str, env: dict[str, str]) -> subprocess.Popen:
 
 
 def exported(out: Path) -> list[dict]:
-    done = subprocess.run([sys.executable, "-m", "pipeline.cli", "export", "--out", str(out)],
-                          capture_output=True, text=True, timeout=60, cwd=REPO)
-    assert done.returncode == 0, done.stderr
-    records = [json.loads(line) for line in done.stdout.splitlines()]
+    records = [json.loads(line) for line in _export_lines(out)]
     for r in records:
         for e in r["encounters"]:
             e.pop("encounter_id")  # ids are deterministic, but compare content
@@ -166,3 +163,43 @@ def test_output_disk_full_is_a_clear_error_and_committed_rows_survive(prefect_se
         assert bad == 0 and done < 12
     finally:
         subprocess.run(["umount", str(out)], check=False)
+
+
+def test_a_changed_byte_between_runs_is_a_new_document_not_a_mix(prefect_server, tmp_path: Path, capsys) -> None:
+    from pipeline.cli import main
+
+    records = tmp_path / "records"
+    shutil.copytree(REPO / "data" / "samples" / "records", records)
+    out = tmp_path / "out"
+    assert main(["run", str(records), "--out", str(out), "--quiet"]) == 0
+    target = sorted(records.glob("*.txt"))[1]
+    data = bytearray(target.read_bytes())
+    data[100] ^= 0x20  # flip letter case of one byte
+    target.write_bytes(bytes(data))
+    capsys.readouterr()
+    assert main(["run", str(records), "--out", str(out), "--quiet", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["stored"], summary["skipped"]) == (1, len(list(records.glob("*.txt"))) - 1)
+    with duckdb.connect(str(out / "catalog.duckdb"), read_only=True) as con:
+        versions = con.execute("SELECT document_id FROM documents WHERE record = ?", [target.name]).fetchall()
+        assert len(versions) == 2
+        latest = con.execute(
+            "SELECT i.sha256 FROM manifest_inputs i JOIN runs r USING (manifest_id) WHERE i.record = ? ORDER BY r.started_at DESC LIMIT 1",
+            [target.name],
+        ).fetchone()[0]
+        stored_text = con.execute("SELECT text FROM documents WHERE document_id = ?", [latest]).fetchone()[0]
+        mixed = con.execute(
+            "SELECT count(DISTINCT document_id) FROM encounters WHERE record = ? AND run_id = (SELECT run_id FROM runs ORDER BY started_at DESC LIMIT 1)",
+            [target.name],
+        ).fetchone()[0]
+    assert stored_text == bytes(data).decode("utf-8")
+    assert mixed == 1
+    exported_records = {r["record"]: r for r in map(json.loads, _export_lines(out))}
+    assert exported_records[target.name]["document_id"] == latest
+
+
+def _export_lines(out: Path) -> list[str]:
+    done = subprocess.run([sys.executable, "-m", "pipeline.cli", "export", "--out", str(out)],
+                          capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()
