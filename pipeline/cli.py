@@ -17,6 +17,7 @@ from typing import Any
 
 from pipeline import __version__
 from pipeline.errors import ChartsiftError, UsageError
+from pipeline.sandbox import cli as sandbox_cli
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_QUARANTINED = 0, 1, 2, 3
 
@@ -108,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--records", type=int, required=True)
     synth.add_argument("--seed", type=int, default=0)
     synth.add_argument("--variant", choices=["clean", "hard", "mixed"], default="clean")
+
+    sandbox_cli.add_commands(sub)
     return parser
 
 
@@ -348,6 +351,7 @@ COMMANDS = {
     "review": _cmd_review,
     "schema": _cmd_schema,
     "synth": _cmd_synth,
+    "sandbox": sandbox_cli.handle,
 }
 
 
