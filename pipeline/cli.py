@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import __version__
+from pipeline.agent.cli import add_run_options, detector_params
 from pipeline.errors import ChartsiftError, UsageError
 from pipeline.sandbox import cli as sandbox_cli
 
@@ -61,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="seconds to wait while another run writes OUT (default 60)")
     run.add_argument("--quiet", action="store_true", help="no progress lines")
     run.add_argument("--json", action="store_true", help="print the run summary as JSON")
+    add_run_options(run)
 
     export = sub.add_parser("export", help="corpus-format JSON Lines of a run", description="Write one JSON line per "
                             "record of a run: {record, encounters: [{start, end, date, type, provider, facility, ...}]}.")
@@ -126,6 +128,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if not paths:
         raise UsageError("run needs at least one PATH (or --retry-quarantined with quarantined inputs in OUT)")
     params = {"threshold": args.threshold} if args.threshold is not None else {}
+    if args.detector == "agent":
+        params = detector_params(args)
     with prefect_api():
         summary = process_records(
             paths=paths,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,6 +102,8 @@ class Detector(ABC):
 
 
 _REGISTRY: dict[str, type[Detector]] = {}
+# Detectors imported on first use: their modules pull in heavy dependencies (the model client).
+_LAZY = {"agent": "pipeline.agent.detector"}
 
 
 def register(cls: type[Detector]) -> type[Detector]:
@@ -109,10 +112,12 @@ def register(cls: type[Detector]) -> type[Detector]:
 
 
 def available() -> list[str]:
-    return sorted(_REGISTRY)
+    return sorted(set(_REGISTRY) | set(_LAZY))
 
 
 def create(name: str, **params: Any) -> Detector:
+    if name not in _REGISTRY and name in _LAZY:
+        importlib.import_module(_LAZY[name])
     try:
         cls = _REGISTRY[name]
     except KeyError:

@@ -1,0 +1,112 @@
+"""The ``agent`` detector: a model pages through the record with sandboxed tools; rules as the fallback.
+
+The harness (this process) holds the key, talks to the model and owns the state; the sandbox only
+computes. The sandbox is opened once per detector at the accepted level or the record is quarantined
+(never a silent downgrade); every row records the level its tools ran under. Whenever the agent
+cannot finish a record (model unreachable, invalid output, a budget spent) the record gets the rules
+detector's boundaries with ``fallback_reason`` set, so no model answer is ever stored unvalidated.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from pipeline.agent.client import ModelClient
+from pipeline.agent.errors import AgentError
+from pipeline.agent.hints import make_hints, paginate
+from pipeline.agent.loop import AgentLoop, StepKey
+from pipeline.agent.settings import ApiKey, load_api_key, resolve_settings
+from pipeline.agent.state import AgentState
+from pipeline.agent.submission import assemble
+from pipeline.agent.tools import ToolBox
+from pipeline.detect.base import Detection, DetectionInput, Detector, EncounterBoundary, register
+from pipeline.detect.rules import RulesDetector
+from pipeline.errors import ChartsiftError, DetectionError
+from pipeline.sandbox import Sandbox, SandboxLevel, open_sandbox
+
+log = logging.getLogger("chartsift.agent")
+
+MOUNTED_SUFFIXES = (".txt", ".text")
+
+
+def mounted_name(record: str | None, document_id: str) -> str:
+    """The file name the model sees: the record's name, as text (what every offset points into)."""
+    name = Path(record).name if record else f"{document_id[:16]}.txt"
+    return name if name.lower().endswith(MOUNTED_SUFFIXES) else f"{name}.txt"
+
+
+@register
+class AgentDetector(Detector):
+    name = "agent"
+    version = "1.0"
+
+    def __init__(self, **params: Any) -> None:
+        self.settings = resolve_settings(params)
+        self.rules = RulesDetector()
+        self._sandbox: Sandbox | ChartsiftError | None = None
+        self._client: ModelClient | None = None
+        self._key: ApiKey | None = None
+
+    def config(self) -> dict[str, Any]:
+        return self.settings.hashed()
+
+    def detect(self, doc: DetectionInput) -> list[EncounterBoundary]:
+        return self.run(doc).boundaries
+
+    # -- resources opened once per detector ------------------------------------------------------
+
+    def sandbox(self, record: str) -> Sandbox:
+        """The sandbox at the accepted level; a record is quarantined (not downgraded) when it is unavailable."""
+        if self._sandbox is None:
+            try:
+                self._sandbox = open_sandbox(accept=SandboxLevel(self.settings.accept_sandbox))
+                log.info("agent sandbox level: %s", self._sandbox.level.value)
+            except ChartsiftError as exc:
+                self._sandbox = exc
+        if isinstance(self._sandbox, ChartsiftError):
+            raise DetectionError(record, f"sandbox unavailable at level {self.settings.accept_sandbox}: {self._sandbox}")
+        return self._sandbox
+
+    def client(self, record: str) -> ModelClient:
+        if self._client is None:
+            self._key = load_api_key(self.settings.config_file)
+            client = ModelClient(self.settings, self._key)
+            if client.profile.needs_key and self._key is None:
+                raise DetectionError(record, f"the {client.profile.name} server profile needs an API key (OPENAI_API_KEY)")
+            self._client = client
+        return self._client
+
+    # -- one record ------------------------------------------------------------------------------
+
+    def run(self, doc: DetectionInput) -> Detection:
+        context = doc.context
+        record = context.record if context else doc.document_id[:16]
+        rules = self.rules.run(doc)
+        client = self.client(record)
+        sandbox = self.sandbox(record)
+        level = sandbox.level.value
+        key = StepKey(context.run_id if context else "", doc.document_id, context.config_hash if context else "")
+        recorder = context.recorder if context else None
+        staging = context.scratch_dir if context and context.scratch_dir else Path(tempfile.mkdtemp(prefix="chartsift-agent-"))
+        pages = paginate(make_hints(rules.boundaries, doc.lines), self.settings.paging.hint_page_chars)
+        name = mounted_name(context.record if context else None, doc.document_id)
+        toolbox = ToolBox(doc.lines, name, staging, sandbox, pages, self.settings.paging, self._key)
+        loop = AgentLoop(client, toolbox, self.settings, recorder, key)
+        try:
+            resumed = AgentState.from_dict(recorder.load_agent_state(doc.document_id, key.config_hash)) if recorder else None
+            if resumed:
+                log.info("agent resumes document %s at step %d", doc.document_id[:12], resumed.step)
+            state = loop.run(resumed or AgentState())
+            boundaries, dropped = assemble(state.encounters, doc.lines)
+            loop.finish("submitted")
+            log.info("agent document %s: %d encounters, %d steps, %d quotes dropped", doc.document_id[:12], len(boundaries), loop.state.step, dropped)
+            return Detection(boundaries, level, None, dropped)
+        except AgentError as exc:
+            loop.finish(exc.reason)
+            log.warning("agent fell back to rules for document %s: %s", doc.document_id[:12], exc.reason)
+            return Detection(rules.boundaries, level, exc.reason, loop.state.dropped_evidence)
+        finally:
+            toolbox.close()  # removes the staged copy of the record
