@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import statistics
 import sys
 import time
@@ -57,6 +58,7 @@ def boundary_hits(pred: list[int], gold: list[int]) -> tuple[int, int, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("OPENAI_API_KEY", "sk-local-benchmark")  # the scripted server on 127.0.0.1 takes any key
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     parser.add_argument("--limit", type=int, default=0, help="first N records only (0: all)")
