@@ -1,8 +1,12 @@
 """The rules extractor: encounter metadata, each value with the exact span it was read from.
 
 Values come from the encounter's header block and first note sub-header (labelled fields, pipe and
-HL7-like segments, prose such as "Patient seen on <date> at <facility> by <provider>"), then from
-signature lines, and never from free text further down, where dates and names of other visits live.
+HL7-like segments, letterheads, dash- or bar-separated title lines, prose such as "Patient seen on
+<date> at <facility> by <provider>"), ranked: the encounter's own header beats a note's sub-header,
+which beats a signature. When the header block names no provider or place, the signer of the first
+signed note (a physician rather than the nurse who roomed the patient) and the encounter's
+"Attending:" / "Hospital:" lines fill in; when it prints no date, the first dated sub-header or
+signature / dictation line does. Never from free text, where dates and names of other visits live.
 Every value is a slice of the stored text, so its evidence holds by construction.
 """
 
@@ -15,7 +19,6 @@ from datetime import date
 from schemas import EncounterType
 
 from pipeline import cues
-from pipeline.dates import first_date
 from pipeline.text import LineIndex
 
 HEADER_LINES = 8
@@ -25,36 +28,70 @@ MAX_ITEM_CHARS = 120
 SENTENCE_END = re.compile(r"[.;](?=\s+[A-Z(])")
 DOSE = re.compile(r"\d+(?:\.\d+)?\s*(?:mg|mcg|g|ml|mL|units?|%|meq|mEq|puffs?|tabs?)\b", re.I)
 
-_NAME = r"(?P<v>[A-Z][A-Za-z.'\-]*(?:[ ,]{1,2}[A-Z][A-Za-z.'\-]*){0,4}(?:,?\s(?:MD|DO|NP|PA-C|PA|RN|MBBS|PhD|FACP|FACS|DPM|CNM))?)"
-_VALUE = r"(?P<v>\S(?:[^|\t]*?\S)??)(?=\s{2,}|\s*\||\t|\s*$)"
+# A person's name as charts print it: 2-4 capitalised words or initials ("Ana M. Ruiz", "Kenneth O'Brien",
+# "Ruiz, Ana"), then optional credentials ("MD", ", MD, FACP", "BSN, RN"). Case-sensitive even inside
+# case-insensitive patterns, so "... MD at Oak Ridge" stops at the credential.
+_NAME_WORD = r"(?:[A-Z][A-Za-z'\-]*[a-z]|[A-Z]\.|[A-Z](?![A-Za-z]))"
+_CREDENTIAL = r"(?:MD|DO|NP|PA-C|PA|RN|BSN|LPN|MSN|APRN|CRNP|DNP|FNP-C|FNP|MBBS|PhD|FACP|FACS|FACC|DPM|CNM|MLS\(ASCP\)|MLS)"
+_NAME = (
+    r"(?-i:(?P<v>" + _NAME_WORD + r"(?:,?\s+" + _NAME_WORD + r"){1,3}"
+    r"(?:,?\s+" + _CREDENTIAL + r"(?:,\s*" + _CREDENTIAL + r")*\b)?))"
+)
+# A labelled value runs to two spaces, a bar, a tab, the line end or the next "Label:" (OCR may have
+# dropped one of the two spaces between fields).
+_NEXT_LABEL = (
+    r"\s" + cues._labels("provider", "physician", "attending", "location", "department", "dept", "clinic", "facility",
+                         "date", "time", "author", "encounter type", "visit type", "note type", "seen by") + r"\s*:"
+)
+_VALUE = r"(?P<v>\S(?:[^|\t]*?\S)??)(?=\s{2,}|\s*\||\t|\s*$|" + _NEXT_LABEL + r")"
 
 LABELLED: dict[str, tuple[re.Pattern[str], ...]] = {
     "provider": (
-        re.compile(r"\b" + cues._labels("ordering physician", "attending physician", "attending", "provider", "physician", "author", "seen by", "rendering provider", "clinician", "surgeon") + r"\s*:\s*" + _VALUE, re.I),
+        # at the line start or after a field gap: "Requesting physician:" or "Referring provider:" name someone else
+        re.compile(r"(?:^|\s{2,}|\|)\s*" + cues._labels("ordering physician", "ordering provider", "attending physician", "attending", "provider", "physician", "seen by", "rendering provider", "clinician", "surgeon") + r"\s*:\s*" + _VALUE, re.I),
+        re.compile(r"^\s*" + cues._labels("prv", "rol") + r"\|(?P<v>[^|]{2,80})\|", re.I),
     ),
     "facility": (
-        re.compile(r"\b" + cues._labels("performing site", "facility", "location", "department", "clinic", "site", "hospital") + r"\s*:\s*" + _VALUE, re.I),
+        re.compile(r"\b" + cues._labels("performing site", "performing lab", "facility", "location", "department", "dept", "clinic", "site", "hospital") + r"\s*:\s*" + _VALUE, re.I),
         re.compile(r"\b" + cues._labels("fax") + r"\b.{0,20}?" + cues._labels("from") + r"\s*:\s*" + _VALUE, re.I),
     ),
     "encounter_type": (
-        re.compile(r"\b" + cues._labels("encounter type", "visit type", "type of visit", "note type") + r"\s*:\s*" + _VALUE, re.I),
+        re.compile(r"\b" + cues._labels("encounter type", "visit type", "type of visit") + r"\s*:\s*" + _VALUE, re.I),
         re.compile(r"^\s*" + cues._labels("encounter") + r"\s*:\s*" + _VALUE, re.I),
         re.compile(r"^\s*" + cues._labels("encounter") + r"\s+\S+\s+\((?P<v>[^)]{2,60})\)", re.I),
         re.compile(r"^\s*\*{2,}\s*(?P<v>[A-Za-z][A-Za-z &/,-]{2,60}?)\s*\*{2,}\s*$"),
-        re.compile(r"^\s*" + cues._labels("re") + r"\s*:\s*(?P<v>.{2,60}?)\s+" + cues._labels("dos") + r"\b", re.I),
+        re.compile(r"(?:^|\s)" + cues._labels("re") + r"\s*:\s*(?P<v>[^:|]{2,60}?)\s+" + cues._labels("dos") + r"\b", re.I),
     ),
 }
 PROSE = (
-    re.compile(r"\bseen on (?P<date>.{6,20}?) at (?P<facility>.{2,80}?) by " + _NAME.replace("?P<v>", "?P<provider>"), re.I),
-    re.compile(r"^\s*visit\s*:\s*(?P<type>.{2,60}?) on (?P<date>.{6,20}?) with " + _NAME.replace("?P<v>", "?P<provider>") + r"(?: at (?P<facility>[^.]{2,80}))?", re.I),
+    # OCR drops the spaces around the little words ("seen onApr 11", "atRiverside", "Hospitalby").
+    re.compile(
+        cues._labels("seen on") + r"\s*(?P<date>.{6,20}?)\s*" + cues._labels("at") + r"\s*(?P<facility>[^.]{2,80}?)"
+        r"(?:\s*" + cues._labels("by") + r"\s*" + _NAME.replace("?P<v>", "?P<provider>") + r"|\.?\s*$|\.\s)",
+        re.I,
+    ),
+    re.compile(r"^\s*visit\s*:\s*(?P<type>.{2,60}?)\s*on\s*(?P<date>.{6,20}?)\s*with\s*" + _NAME.replace("?P<v>", "?P<provider>") + r"(?:\s*at\s*(?P<facility>[^.]{2,80}))?", re.I),
 )
 SIGNATURE_NAME = re.compile(
     r"(?i:" + cues._labels("signed by", "dictated by", "signed", "transcribed by", "authenticated by") + r")\s*:?\s*" + _NAME
 )
+# "Ryan White MD Signed 14-APR-2021": the name before the word signed.
+NAME_BEFORE_SIGNED = re.compile(r"^\s*" + _NAME + r"\s+(?i:" + cues._labels("signed", "electronically signed") + r")\b")
+# A line that is only a name: the signer's line above "Signed <date>" or "Electronically authenticated ...".
+NAME_LINE = re.compile(r"^\s*" + _NAME + r"\s*$")
 NOTE_AUTHOR = (
     re.compile(r"[—–]\s*[^—–]+?\s[—–]\s*" + _NAME + r"\s*$"),
-    re.compile(r"\|\s*" + _NAME + r"\s*-{3,}\s*$"),
+    re.compile(r"\|\s*" + _NAME + r"\s*(?:-{3,}\s*)?$"),
     re.compile(r"\(\s*" + _NAME + r"\s*\)\s*$"),
+    re.compile(r"\)\s*(?i:by)\s+" + _NAME + r"\s*$"),
+    re.compile(r"\s-\s+" + _NAME + r"\s*$"),
+)
+AUTHOR_LABEL = re.compile(r"\b(?i:" + cues._labels("author", "authored by", "written by") + r")\s*:\s*" + _NAME + r"(?=\s{2,}|\s*\||\s*$)")
+# A letterhead: the facility's name in capitals above an address / telephone line.
+LETTERHEAD_NAME = re.compile(r"^\s*(?P<v>[A-Z][A-Z&.,'\- ]{3,70}[A-Z.])\s*$")
+# "<Type>    Date of Visit: <date>": the visit type printed before a visit-date label.
+TYPE_BEFORE_DATE = re.compile(
+    r"^\s*(?P<v>[A-Za-z][A-Za-z &/'-]{2,50}?)\s{2,}" + cues._labels("date of visit", "date of service", "visit date", "dos") + r"\s*:", re.I
 )
 DISCHARGE_DATE = re.compile(r"\b" + cues._labels("discharge date", "date of discharge", "discharged on", "discharged") + r"\s*:?\s*", re.I)
 CHIEF_COMPLAINT = re.compile(
@@ -135,7 +172,7 @@ def _header_lines(lines: LineIndex, start_line: int, end_line: int) -> list[int]
     out = []
     for i in range(start_line, end_line + 1):
         line = lines.line(i)
-        if line.strip() and not cues.FURNITURE.search(line):
+        if line.strip() and not cues.is_furniture(line):
             out.append(i)
             if len(out) >= HEADER_LINES:
                 break
@@ -148,38 +185,49 @@ def _pipe_fields(line: str) -> list[tuple[int, int]] | None:
         return None
     cells = []
     pos = 0
-    for cell in line.split("|"):
+    for raw in line.split("|"):
+        cell = raw
+        if cut := re.search(_NEXT_LABEL, cell, re.I):
+            cell = cell[: cut.start()]  # a merged line: the next note's "Note Type: ..." is no part of the cell
         stripped = cell.strip()
         offset = pos + (cell.index(stripped) if stripped else 0)
         cells.append((offset, offset + len(stripped)))
-        pos += len(cell) + 1
+        pos += len(raw) + 1
     return cells
 
 
+# Ranks of evidence, best first: the encounter's own header, then a note's sub-header, then a signature.
+HEADER, SUBHEADER, SIGNED = 0, 1, 2
+
+
 class _Collector:
-    """First value wins, per field, in the order sources are consulted."""
+    """Per field, the best-ranked value wins; among equals, the first one in the order consulted."""
 
     def __init__(self, text: str) -> None:
         self.text = text
-        self.found: dict[str, Span] = {}
+        self.found: dict[str, tuple[int, Span]] = {}
 
-    def offer(self, name: str, span: Span | None) -> None:
-        if span and name not in self.found and span.text.strip():
-            self.found[name] = span
+    def offer(self, name: str, span: Span | None, rank: int = HEADER) -> None:
+        if span and span.text.strip() and (name not in self.found or rank < self.found[name][0]):
+            self.found[name] = (rank, span)
 
-    def cell(self, name: str, base: int, cell: tuple[int, int]) -> None:
+    def cell(self, name: str, base: int, cell: tuple[int, int], rank: int = HEADER) -> None:
         if cell[1] > cell[0]:
-            self.offer(name, Span(base + cell[0], base + cell[1], self.text[base + cell[0] : base + cell[1]]))
+            self.offer(name, Span(base + cell[0], base + cell[1], self.text[base + cell[0] : base + cell[1]]), rank)
+
+    def get(self, name: str) -> Span | None:
+        return self.found[name][1] if name in self.found else None
 
 
 def _header_fields(text: str, lines: LineIndex, header: list[int], out: ExtractedFields) -> None:
     got = _Collector(text)
     header_date = None
     note_date = None
-    for i in header:
+    for k, i in enumerate(header):
         base, end = lines.span(i)
         line = text[base:end]
         is_header = cues.encounter_header(line)
+        is_note = cues.note_header(line)
         cells = _pipe_fields(line)
         if cells:
             hl7 = line.lstrip().upper().startswith(("ENC|", "PV1|", "EVN|"))
@@ -198,31 +246,113 @@ def _header_fields(text: str, lines: LineIndex, header: list[int], out: Extracte
                 match = pattern.search(line)
                 if match and not (name == "encounter_type" and match.group("v").lower().startswith(("nurse", "provider-unspecified"))):
                     got.offer(name, _span(text, base, match))
+        if match := TYPE_BEFORE_DATE.match(line):
+            got.offer("encounter_type", _span(text, base, match))
+        if k + 1 < len(header) and (match := LETTERHEAD_NAME.match(line)) and cues.LETTERHEAD.search(lines.line(header[k + 1])):
+            got.offer("facility", _span(text, base, match))
+        if k == 0 and k + 1 < len(header) and _title_line(line) and cues.NOTE_HEADERS["date_line"].match(lines.line(header[k + 1])):
+            # "Clinic Visit / Date: 11/04/2012 / Seen by: ...": a title line over a date line
+            stripped = line.strip(" *#=-")
+            start = base + line.index(stripped)
+            got.offer("encounter_type", Span(start, start + len(stripped), stripped), SUBHEADER)
+        if match := AUTHOR_LABEL.search(line):
+            got.offer("provider", _span(text, base, match), SUBHEADER)
+        if not cells and (dated := _dated_cells(line)):
+            _offer_dated_cells(got, text, base, line, dated, facility_line=lines.line(header[k + 1]) if k + 1 < len(header) else "")
         if is_header and header_date is None:
-            header_date = first_date(text, base, end, compact=bool(cells))
-        if note_date is None and cues.note_header(line):
-            note_date = first_date(text, base, end)
+            header_date = cues.date_in(text, base, end, compact=bool(cells))
+        if is_note:
+            if note_date is None:
+                note_date = cues.date_in(text, base, end)
             for pattern in NOTE_AUTHOR:
                 match = pattern.search(line)
                 if match:
-                    got.offer("note_author", _span(text, base, match))
+                    got.offer("provider", _span(text, base, match), SUBHEADER)
                     break
+            if (match := LABELLED["encounter_type"][0].search(line)) is None and (match := NOTE_TYPE.search(line)):
+                got.offer("encounter_type", _span(text, base, match), SIGNED)
     mention = header_date or note_date
     if mention is None:
         for i in header[:3]:
             base, end = lines.span(i)
-            if not cues.SIGNATURE.search(text[base:end]) and (mention := first_date(text, base, end)):
+            line = text[base:end]
+            if _dating_line(line) and (mention := cues.date_in(text, base, end)):
                 break
     if mention:
         out.encounter_date = (mention.value, Span(mention.start, mention.end, text[mention.start : mention.end]))
-    if "encounter_type" in got.found:
-        span = got.found["encounter_type"]
+    if (span := got.get("encounter_type")) is not None:
         out.encounter_type = (classify_type(span.text), span)
         out.type_printed = True
     else:
         out.encounter_type = _inferred_type(text, lines, header)
-    out.provider = got.found.get("provider") or got.found.get("note_author")
-    out.facility = got.found.get("facility")
+    out.provider = got.get("provider")
+    out.facility = got.get("facility")
+
+
+def _dating_line(line: str) -> bool:
+    """A line whose date may date the encounter: a header-like line (a title with a date, a "Date:" label),
+    not a signature, page furniture, cover-sheet request stamp or a sentence citing another visit."""
+    if len(line) > 100 or cues.SIGNATURE.search(line) or cues.is_furniture(line) or cues.FALSE_CUE.search(line) or NOT_VISIT_DATE.search(line):
+        return False
+    if ":" in line:
+        return bool(re.match(r"[^:]*\b" + cues.fuzzy("date"), line, re.I))  # "Date: ...", "Visit date: ..."
+    return not line.rstrip().endswith(".")  # a title or stamp, not a sentence
+
+
+NOT_VISIT_DATE = re.compile(r"\b" + cues._labels("request date", "requested", "printed", "dob", "date of birth", "birth date", "faxed") + r"\b", re.I)
+NOTE_TYPE = re.compile(r"\b" + cues._labels("note type", "document type") + r"\s*:\s*" + _VALUE, re.I)
+_CELL_SPLIT = re.compile(r"\s+[—–-]\s+|\s*[|—–]\s*")
+
+
+def _dated_cells(line: str) -> list[tuple[int, int]] | None:
+    """Cell spans of a dash- or bar-separated line with a date cell ("Type - Facility - date",
+    "Type - Title - date time - Author"), or None."""
+    if not (cues.NOTE_HEADERS["dated_cells"].match(line) or cues.NOTE_HEADERS["dashed_note"].match(line)):
+        return None
+    cells, pos = [], 0
+    for match in [*_CELL_SPLIT.finditer(line), None]:
+        stop = match.start() if match else len(line)
+        piece = line[pos:stop]
+        stripped = piece.strip(" -")
+        if stripped:
+            offset = pos + piece.index(stripped)
+            cells.append((offset, offset + len(stripped)))
+        pos = match.end() if match else len(line)
+    return cells if len(cells) >= 2 else None
+
+
+def _offer_dated_cells(got: _Collector, text: str, base: int, line: str, cells: list[tuple[int, int]], facility_line: str) -> None:
+    dated = next((k for k, (a, b) in enumerate(cells) if cues.date_in(line, a, b)), None)
+    if dated is None or dated == 0:
+        return
+    before, after = cells[:dated], cells[dated + 1 :]
+    got.cell("encounter_type", base, before[0], SUBHEADER)
+    if len(before) >= 2 and not after:
+        got.cell("facility", base, before[1], SUBHEADER)  # "Type - Facility - date"
+    if after and NAME_LINE.match(line[after[-1][0] : after[-1][1]]):
+        got.cell("provider", base, after[-1], SUBHEADER)  # "... - date time - Author"
+    if len(before) == 1 and not after and _name_like(facility_line):
+        start = base + len(line) + 1 + facility_line.index(facility_line.strip())
+        got.offer("facility", Span(start, start + len(facility_line.strip()), facility_line.strip()), SUBHEADER)
+
+
+def _name_like(line: str) -> bool:
+    """A facility name on a line of its own: capitalised words, no label, digits or sentence end."""
+    stripped = line.strip()
+    words = stripped.split()
+    return (
+        1 < len(words) <= 8
+        and ":" not in stripped
+        and not any(ch.isdigit() for ch in stripped)
+        and not stripped.endswith(".")
+        and all(w[:1].isupper() or w in ("of", "and", "&", "at", "the") for w in words)
+        and not cues.title_cues([stripped])[0]
+    )
+
+
+def _title_line(line: str) -> bool:
+    stripped = line.strip(" *#=-")
+    return bool(stripped) and len(stripped) <= 60 and ":" not in stripped and not any(ch.isdigit() for ch in stripped) and stripped[:1].isupper()
 
 
 def _inferred_type(text: str, lines: LineIndex, header: list[int]) -> tuple[EncounterType, Span] | None:
@@ -298,13 +428,68 @@ def _first_sentence(span: Span) -> Span:
 
 
 def _signature_provider(text: str, lines: LineIndex, first: int, last: int) -> Span | None:
+    """The signer of the encounter's first signed note (the first one who is not nursing staff, when
+    there is one): "Electronically signed by <name>", "<name> MD Signed <date>", or a name line right
+    above "Signed <date>" / "Electronically authenticated ..."."""
+    previous = None
+    nurse = None
     for i in range(first, last + 1):
         base, end = lines.span(i)
         line = text[base:end]
         if cues.SIGNATURE.search(line):
-            match = SIGNATURE_NAME.search(line)
+            span = None
+            match = SIGNATURE_NAME.search(line) or NAME_BEFORE_SIGNED.search(line)
             if match:
-                return _span(text, base, match)
+                span = _span(text, base, match)
+            elif previous is not None:
+                pbase, pend = lines.span(previous)
+                if match := NAME_LINE.match(text[pbase:pend]):
+                    span = _span(text, pbase, match)
+            if span is not None:
+                if not _nursing(span):
+                    return span
+                nurse = nurse or span
+        if line.strip():
+            previous = i
+    return nurse
+
+
+NURSING = re.compile(r"\b(?:RN|LPN|LVN|BSN|CNA|CMA|MA|MLS(?:\(ASCP\))?|RT|RRT)\s*$")
+
+
+def _nursing(span: Span) -> bool:
+    """A name signed with nursing or technician credentials only ("Leah Brennan, BSN, RN")."""
+    return bool(NURSING.search(span.text)) and not re.search(r"\b(?:MD|DO|NP|PA-C|PA|FNP-C|FNP|APRN|CRNP|DNP)\b", span.text)
+
+
+# Labels that name the encounter's own provider or place wherever they stand (a discharge summary's
+# "Attending:" and "Hospital:" lines), unlike "Location:" or "Site:", which body text uses for anatomy.
+LATER_LABELS = {
+    "provider": re.compile(r"^\s*" + cues._labels("attending physician", "attending") + r"\s*:\s*" + _VALUE, re.I),
+    "facility": re.compile(r"^\s*" + cues._labels("hospital", "facility", "performing site", "performing lab") + r"\s*:\s*" + _VALUE, re.I),
+}
+
+
+def _labelled_later(text: str, lines: LineIndex, first: int, last: int, name: str) -> Span | None:
+    pattern = LATER_LABELS[name]
+    for i in range(first, last + 1):
+        base, end = lines.span(i)
+        if (match := pattern.match(text[base:end])) and (span := _span(text, base, match)):
+            return span
+    return None
+
+
+def _later_date(text: str, lines: LineIndex, first: int, last: int) -> tuple[date, Span] | None:
+    """When the header block prints no date: the first dated note sub-header or signature / dictation
+    line of the encounter ("Electronically signed by ... on <date>", "D: <date>"), whichever comes
+    first. A signature may postdate the visit, so this is the last resort."""
+    for i in range(first, last + 1):
+        base, end = lines.span(i)
+        line = text[base:end]
+        if cues.is_furniture(line):
+            continue
+        if (cues.SIGNATURE.search(line) or cues.note_header(line)) and (mention := cues.date_in(text, base, end)):
+            return mention.value, Span(mention.start, mention.end, text[mention.start : mention.end])
     return None
 
 
@@ -312,7 +497,7 @@ def _discharge_date(text: str, lines: LineIndex, first: int, last: int, admitted
     for i in range(first, last + 1):
         base, end = lines.span(i)
         for match in DISCHARGE_DATE.finditer(text, base, end):
-            mention = first_date(text, match.end(), min(end, match.end() + 30))
+            mention = cues.date_in(text, match.end(), min(end, match.end() + 30))
             if mention and (admitted is None or mention.value >= admitted):
                 return mention.value, Span(mention.start, mention.end, text[mention.start : mention.end])
     return None
@@ -324,8 +509,17 @@ def extract_fields(text: str, lines: LineIndex, start: int, end: int) -> Extract
     last = lines.line_of(max(start, end - 1))
     out = ExtractedFields()
     _header_fields(text, lines, _header_lines(lines, first, last), out)
-    if out.provider is None:
-        out.provider = _signature_provider(text, lines, first, last)
+    if out.provider is None or _nursing(out.provider):
+        # A nurse's rooming, triage or pre-procedure note opens many visits; the visit's provider signs
+        # the main note.
+        signer = _signature_provider(text, lines, first, last)
+        later = _labelled_later(text, lines, first, last, "provider")
+        choices = [p for p in (signer, later) if p is not None]
+        out.provider = next((p for p in choices if not _nursing(p)), out.provider or (choices[0] if choices else None))
+    if out.facility is None:
+        out.facility = _labelled_later(text, lines, first, last, "facility")
+    if out.encounter_date is None:
+        out.encounter_date = _later_date(text, lines, first, last)
     admitted = out.encounter_date[0] if out.encounter_date else None
     out.end_date = _discharge_date(text, lines, first, last, admitted)
     for i in range(first, last + 1):

@@ -112,11 +112,17 @@ def test_fields_come_with_exact_evidence() -> None:
             assert text[span.start : span.end] == span.text
 
 
-def test_signature_date_is_not_taken_as_the_visit_date() -> None:
-    text = "CHIEF COMPLAINT:  Rash.\nPLAN:  Cream.\nSigned: Olga Lee MD 05/09/2011\n"
+def test_signature_date_is_only_the_last_resort_for_the_visit_date() -> None:
+    # A signature may postdate the visit: a printed visit date always wins over it ...
+    body = "CHIEF COMPLAINT:  Rash.\nPLAN:  Cream.\nSigned: Olga Lee MD 05/09/2011\n"
+    text = "Date of Service: 05/02/2011\n" + body
     fields = extract_fields(text, LineIndex(text), 0, len(text))
-    assert fields.encounter_date is None
+    assert fields.encounter_date[0] == date(2011, 5, 2)
     assert fields.provider.text == "Olga Lee MD"
+    # ... but when the header was lost, the signature or dictation date is the only evidence left.
+    fields = extract_fields(body, LineIndex(body), 0, len(body))
+    assert fields.encounter_date[0] == date(2011, 5, 9)
+    assert body[fields.encounter_date[1].start : fields.encounter_date[1].end] == "05/09/2011"
 
 
 @pytest.mark.parametrize(
@@ -142,3 +148,85 @@ def test_registry_names_detectors_and_refuses_unknown_ones() -> None:
     with pytest.raises(UsageError, match="unknown detector 'magic'; available: .*rules"):
         create("magic")
     assert create("rules", threshold=5.0).config()["threshold"] == 5.0
+
+
+LETTERHEAD_AND_SEPARATORS = """OFFICE NOTE
+Date: 2012-04-05  Time: 16:23
+CHIEF COMPLAINT: cough
+PLAN:
+Return to clinic in 6 months.
+RIVERSIDE FAMILY MEDICINE
+212 Elm St, Springdale   Tel (555) 019-1903
+Telephone Encounter    Date of Visit: May 12, 2012
+[5/12/12 10:44] PHONE NOTE - Shay Yilmaz, RN
+REASON FOR CALL: refill
+Signed: Ana Ruiz, MD 05/12/2012
+* * *
+Encounter: Follow-up Visit  Provider: Ana Ruiz, MD  Location: Riverside Family Medicine  Date: 2012-06-01
+CHIEF COMPLAINT: back pain
+
+========================================
+ENCOUNTER 07/01/2012 (Office Visit)
+========================================
+CHIEF COMPLAINT: knee pain
+"""
+
+
+def test_headers_open_encounters_without_blank_lines_letterheads_and_banners_included() -> None:
+    text = LETTERHEAD_AND_SEPARATORS
+    lines = text.split("\n")
+    starts = [b.line for b in detect(text)]
+    # the letterhead above its header line; the header below a lone separator rule (the rule closes the
+    # visit before it); the top rule of a boxed banner
+    assert [lines[i] for i in starts[1:]] == [
+        "RIVERSIDE FAMILY MEDICINE",
+        lines[12],
+        "=" * 40,
+    ]
+    index = LineIndex(text)
+    call = extract_fields(text, index, index.starts[5], index.starts[12])
+    assert call.encounter_date[0] == date(2012, 5, 12)
+    assert (call.encounter_type[1].text, call.facility.text) == ("Telephone Encounter", "RIVERSIDE FAMILY MEDICINE")
+    assert call.provider.text == "Ana Ruiz, MD"  # the signing provider, not the nurse who took the call
+
+
+def test_notes_of_one_visit_stay_together_and_dated_notes_open_new_visits() -> None:
+    text = """[2016-10-01 20:43] ED Triage Note (Virgil Cuevas)
+Chief complaint: flank pain
+
+[2016-10-01 21:10] Emergency medicine Note (Virgil Cuevas)
+Chief complaint:
+Severe flank pain
+
+[2016-10-01 23:02] Radiology Report (Ana Ruiz)
+Impression: stone.
+
+[2016-10-20 10:00] Outpatient Progress note (Willie Lucas)
+Subjective: follow-up.
+"""
+    boundaries = detect(text)
+    assert [b.line for b in boundaries] == [0, 10]
+    assert "new_date" in boundaries[1].cues
+
+
+def test_a_note_that_opens_with_its_own_date_line_is_a_visit_even_on_the_same_day() -> None:
+    note = "{}\n\n# Chief Complaint\n- Fatigue\n\n# Assessment and Plan\nPatient is presenting with anemia.\n\n"
+    text = note.format("2013-10-21") + note.format("2013-10-21") + note.format("2014-02-03")
+    assert [b.line for b in detect(text)] == [0, 8, 16]
+
+
+def test_a_discharge_summary_pulls_the_notes_of_its_stay_together() -> None:
+    text = """Chief Complaint: chest pain
+History of Present Illness: presents to the emergency department.
+Assessment and Plan: admit to telemetry.
+
+OPERATIVE REPORT (2/22/16 0832) by Naomi Thibodeaux, MD
+Procedure: cardiac catheterization.
+Signed: Naomi Thibodeaux, MD 02/22/2016
+
+DISCHARGE SUMMARY (2/23/16 0909) by Stanley Zeller, MD
+Admission Date: 02/21/2016
+Discharge Date: 02/23/2016
+Discharge Diagnoses: NSTEMI
+"""
+    assert [b.line for b in detect(text)] == [0]

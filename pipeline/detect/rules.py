@@ -1,32 +1,60 @@
 """The rules detector: scored, explainable cues over the line structure of a record.
 
-A candidate is the first line of a paragraph (after blank lines, page furniture being transparent)
-or any line carrying an encounter header. Its score adds named cues: the blank-line gap before it,
-an encounter-level header in its first lines, a note sub-header, a note-type title or opening
-section, a signature or closing line just before it; and subtracts contrary cues: a line split by a
-page break, a copied-forward block, a body sentence citing an earlier visit. Candidates at or above
-the threshold start a new encounter, except that notes inside an open inpatient stay (opened by an
-admission cue, closed by a discharge summary or a date gap) stay in that stay: a stay is ONE encounter.
+A candidate is the first line of a block: a paragraph start (after blank lines or a separator rule,
+page furniture being transparent), the line after a signature, or a header-like line (an encounter
+header, a note sub-header, a note title, a letterhead, an opening section) that follows body text.
+A candidate's block reaches up over a banner box ("=====" / title / "=====") and down over its
+contiguous header lines, stopping at its first line of text, a separator or a signature.
+
+Its score adds named cues: the blank-line gap or separator before it (and "record_gap" when the gap is
+as wide as the one this record leaves before its own encounter headers), an encounter-level header, a
+note sub-header (more for a note that opens with nothing but its own date line), a note-type title or
+opening section, a signature or closing line just before it, a note date later than the current
+encounter's; and subtracts contrary cues: a section right under a note's title, a line split by a page
+break, a body sentence citing an earlier visit, a signature block, a hospital-day note.
+
+Candidates at or above the threshold start a new encounter, unless the encounter being read keeps
+them, and each reason is named in the trace: a note right under its encounter header; a hospital-day
+or shift note; a note of an open inpatient stay (opened by an admission cue, bounded by its printed
+discharge date, a discharge summary or a date gap); an addendum; the dated main note after a short
+undated first note; a note dated the same day as the current encounter (a visit's triage, rooming,
+imaging and provider notes). A discharge summary that prints its admission date re-reads the notes
+dated after that admission into one stay; undated text between a signature and a new dated note
+opens that note's encounter; a cover sheet before the first document belongs to it.
+A stay or a visit is ONE encounter.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from bisect import bisect_left, bisect_right
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any
 
 from pipeline import cues
-from pipeline.dates import first_date
 from pipeline.detect.base import DetectionInput, Detector, EncounterBoundary, register
 
-# Lines of a paragraph inspected for header cues: header blocks are short.
+# Lines of a block inspected for header cues: header blocks are short.
 HEADER_WINDOW = 4
+# Content lines under a note's title or sub-header that still belong to the top of that note.
+NOTE_TOP_LINES = 4
+# Most content lines of an undated, headerless first note (a rooming or triage note) that the dated
+# note after it still joins.
+UNDATED_LEAD_LINES = 10
+# Most content lines of an undated lead note before the dated note whose encounter it opens.
+LEAD_LINES = 40
+# Most content lines of a cover sheet before the first document.
+FRONT_MATTER_LINES = 5
+# Longest line that can be a letterhead or a title line.
+SHORT_LINE = 70
 
 
 @dataclass(frozen=True)
 class LineCues:
-    line: int
+    line: int  # first line of the candidate's block: where the encounter would start
     gap: int
+    separator: bool
     encounter_header: str | None
     note_header: str | None
     titles: frozenset[str]
@@ -36,41 +64,75 @@ class LineCues:
     closes_note: bool
     after_closing_section: bool
     continues_stay: bool
+    addendum: bool
     split_line: bool
-    date: date | None
+    date: date | None  # the date printed in the block's header or sub-header
+    admitted: date | None  # an admission date printed in the block
+    discharge_by: date | None  # a discharge date printed in the block
+    opens_stay: bool
+    discharge_note: bool
+    block: tuple[int, ...] = ()  # the block's lines
+    record_gap: bool = False  # as wide a gap as this record leaves before its encounter headers
+    content_before: int = 0  # content lines of the record before the block
+    content_end: int = 0  # content lines of the record up to the end of the block
+    after_next_visit: bool = False  # the line before books the next visit
 
 
 @register
 class RulesDetector(Detector):
     name = "rules"
-    version = "1.0"
+    version = "2.0"
 
     def __init__(
         self,
         threshold: float = 3.0,
-        gap_weights: tuple[float, ...] = (-2.0, 0.0, 2.0, 3.0),
+        gap_weights: tuple[float, ...] = (-1.5, 0.0, 1.5, 2.5),
+        separator_weight: float = 2.0,
+        record_gap_weight: float = 1.5,
         encounter_header_weight: float = 4.0,
-        note_header_weight: float = 1.5,
+        note_header_weight: float = 2.0,
+        dated_note_bonus: float = 1.0,
         title_weight: float = 1.0,
+        note_title_weight: float = 1.5,
+        opening_weight: float = 3.0,
         signature_weight: float = 1.5,
+        closing_weight: float = 1.0,
+        new_date_weight: float = 1.0,
+        note_top_penalty: float = 2.0,
         stay_gap_days: int = 2,
     ) -> None:
         self.threshold = threshold
         self.gap_weights = tuple(gap_weights)
+        self.separator_weight = separator_weight
+        self.record_gap_weight = record_gap_weight
         self.encounter_header_weight = encounter_header_weight
         self.note_header_weight = note_header_weight
+        self.dated_note_bonus = dated_note_bonus
         self.title_weight = title_weight
+        self.note_title_weight = note_title_weight
+        self.opening_weight = opening_weight
         self.signature_weight = signature_weight
+        self.closing_weight = closing_weight
+        self.new_date_weight = new_date_weight
+        self.note_top_penalty = note_top_penalty
         self.stay_gap_days = stay_gap_days
 
     def config(self) -> dict[str, Any]:
         return {
             "threshold": self.threshold,
             "gap_weights": list(self.gap_weights),
+            "separator_weight": self.separator_weight,
+            "record_gap_weight": self.record_gap_weight,
             "encounter_header_weight": self.encounter_header_weight,
             "note_header_weight": self.note_header_weight,
+            "dated_note_bonus": self.dated_note_bonus,
             "title_weight": self.title_weight,
+            "note_title_weight": self.note_title_weight,
+            "opening_weight": self.opening_weight,
             "signature_weight": self.signature_weight,
+            "closing_weight": self.closing_weight,
+            "new_date_weight": self.new_date_weight,
+            "note_top_penalty": self.note_top_penalty,
             "stay_gap_days": self.stay_gap_days,
         }
 
@@ -78,72 +140,150 @@ class RulesDetector(Detector):
 
     def _paragraph_cues(self, doc: DetectionInput) -> list[LineCues]:
         lines = doc.lines.lines
-        furniture = [bool(cues.FURNITURE.search(line)) and len(line) < 160 for line in lines]
-        content = [i for i, line in enumerate(lines) if line.strip() and not furniture[i]]
-        starts: list[tuple[int, int, int | None]] = []  # (line, gap, previous content line)
+        n = len(lines)
+        blank = [not line.strip() for line in lines]
+        furniture = [not blank[i] and cues.is_furniture(line) for i, line in enumerate(lines)]
+        rule = [not blank[i] and not furniture[i] and bool(cues.RULE_LINE.match(line)) for i, line in enumerate(lines)]
+        content = [i for i in range(n) if not (blank[i] or furniture[i] or rule[i])]
+        enc_header = {i: h for i in content if (h := cues.encounter_header(lines[i]))}
+        note_header = {i: h for i in content if i not in enc_header and (h := cues.note_header(lines[i]))}
+        signature = {i for i in content if cues.SIGNATURE.search(lines[i])}
+        # Title lines are looked up only among short lines that could be one (the matcher is the slow part).
+        short = [i for i in content if len(lines[i]) <= SHORT_LINE and ":" not in lines[i]]
+        maybe = [i for i in short if cues.maybe_title(lines[i])]
+        title_only = {i for i, found in zip(maybe, cues.title_cues([lines[i] for i in maybe]), strict=True) if "note_title" in found}
+        letterhead = {i for i in short if _letterhead(lines[i])}
+        headerish = set(enc_header) | set(note_header) | title_only | letterhead
+        # An opening section run into the text (no blank line before it): a candidate too.
+        opening = {i for i in content if cues.OPENING_LEAD.match(lines[i])}
+        # A banner box: a rule, one line, a rule (page furniture between them being transparent). Its top
+        # rule opens the block; its rules are no separator.
+        box_top: dict[int, int] = {}
+        boxed_rules: set[int] = set()
+        for i in content:
+            if 0 < i and rule[i - 1]:
+                j = i + 1
+                while j < n and (blank[j] or furniture[j]) and (not blank[j] or any(furniture[j - 2 : j + 3])):
+                    j += 1
+                if j < n and rule[j]:
+                    box_top[i] = i - 1
+                    boxed_rules.update((i - 1, j))
+
+        starts: list[tuple[int, int, bool, int | None]] = []  # (line, gap, separator, previous content line)
         prev: int | None = None
         for i in content:
             if prev is None:
-                gap = 99
+                gap, separator = 99, False
             else:
                 between = range(prev + 1, i)
-                blanks = sum(1 for j in between if not lines[j].strip())
+                blanks = sum(1 for j in between if blank[j])
                 # A page break brings its own blank line before and after its furniture: transparent.
                 furniture_blocks = sum(1 for j in between if furniture[j] and (j == prev + 1 or not furniture[j - 1]))
                 gap = max(0, blanks - 2 * furniture_blocks)
-            if gap > 0 or prev is None or cues.encounter_header(lines[i]):
-                starts.append((i, gap, prev))
+                separator = any(rule[j] and j not in boxed_rules for j in between)
+            if i in signature or cues.END_MARKER.match(lines[i]):
+                pass  # a signature closes a note and an end marker the record: neither opens one
+            elif (
+                prev is None
+                or gap > 0
+                or separator
+                or i in box_top
+                or prev in signature
+                or (i in headerish and prev not in headerish)
+                or (i in opening and prev not in headerish)
+                or (i in enc_header and not _same_block(starts, i, blank))
+            ):
+                starts.append((i, gap, separator, prev))
             prev = i
-        titles = cues.title_cues([lines[i] for i, _, _ in starts])
+        titles = cues.title_cues([lines[i] for i, _, _, _ in starts])
         out = []
-        for (i, gap, prev_line), title in zip(starts, titles, strict=True):
+        for (i, gap, separator, prev_line), title in zip(starts, titles, strict=True):
+            top = box_top.get(i, i)
             window = []
-            for j in range(i, min(i + HEADER_WINDOW, len(lines))):
-                if not lines[j].strip():
-                    break  # a header block is contiguous
-                window.append(j)
-            header = next((h for j in window if (h := cues.encounter_header(lines[j]))), None)
-            note = next((n for j in window[:3] if (n := cues.note_header(lines[j]))), None)
+            for j in range(i, n):
+                if blank[j] or len(window) >= HEADER_WINDOW or (rule[j] and j not in boxed_rules):
+                    break  # a header block is contiguous; a separator or a signature ends it
+                if not (rule[j] or furniture[j]):
+                    window.append(j)
+                    if j in signature or not (j in headerish or cues.LABEL_LINE.match(lines[j])):
+                        break  # ... and so does its first line of text
+            header = next((enc_header[j] for j in window if j in enc_header), None)
+            note = next((note_header[j] for j in window[:3] if j in note_header), None)
+            if i in title_only:
+                title = title | {"note_title"}
             previous = lines[prev_line] if prev_line is not None else ""
-            closes_note = header is None and any(cues.SIGNATURE.search(lines[j]) for j in window[:3])
-            continues_stay = header is None and any(cues.HOSPITAL_DAY.search(lines[j]) for j in window[:3])
-            start, end = doc.lines.span(i)
-            mention = first_date(doc.text, start, end, compact=header == "hl7_segment")
+            block_text = "\n".join(lines[j] for j in window)
+            closes_note = header is None and _signs_off(i, n, blank, furniture, signature)
+            dated = [j for j in window if j in enc_header or j in note_header]
+            when = None
+            for j in dated:
+                mention = cues.date_in(_digits(lines[j]), compact=enc_header.get(j) == "hl7_segment")
+                if mention:
+                    when = mention.value
+                    break
             out.append(
                 LineCues(
-                    line=i,
+                    line=top,
                     gap=gap,
+                    separator=separator,
                     encounter_header=header,
                     note_header=note,
                     titles=frozenset(title),
-                    after_signature=bool(cues.SIGNATURE.search(previous)),
+                    after_signature=prev_line in signature,
                     after_closing=bool(cues.CLOSING.search(previous)),
+                    after_next_visit=bool(cues.NEXT_VISIT.search(previous)),
                     false_cue=bool(cues.FALSE_CUE.search(lines[i])) and header is None,
                     closes_note=closes_note,
                     after_closing_section=prev_line is not None
                     and any(cues.CLOSING_SECTION.search(lines[j]) for j in range(max(0, prev_line - 6), prev_line + 1)),
-                    continues_stay=continues_stay,
-                    split_line=_looks_split(previous, lines[i]) and header is None and note is None,
-                    date=mention.value if mention else None,
+                    continues_stay=header is None and any(cues.HOSPITAL_DAY.search(lines[j]) for j in window[:3]),
+                    addendum=header is None and any(cues.ADDENDUM.search(lines[j]) for j in window[:2]),
+                    split_line=_looks_split(previous, lines[i]) and header is None and note in (None, "bare_date") and not separator,
+                    date=when,
+                    admitted=_labelled_date(block_text, cues.ADMISSION_DATE),
+                    discharge_by=_labelled_date(block_text, cues.DISCHARGE_DATE),
+                    opens_stay=bool(cues.STAY_OPEN.search(block_text)),
+                    discharge_note=bool(cues.DISCHARGE_NOTE.search("\n".join(lines[j] for j in window[:3]))),
+                    block=tuple(range(top, window[-1] + 1)) if window else (top,),
+                    content_before=bisect_left(content, top),
+                    content_end=bisect_right(content, window[-1] if window else top),
                 )
             )
-        return out
+        wide = _record_gap(out)
+        return [replace(c, record_gap=True) if wide and wide <= c.gap < 99 else c for c in out]
 
-    def score(self, c: LineCues) -> tuple[float, tuple[str, ...]]:
-        """The boundary score of one candidate and the names of the cues that made it."""
+    def score(self, c: LineCues, last_date: date | None = None) -> tuple[float, tuple[str, ...]]:
+        """The boundary score of one candidate and the names of the cues that made it; ``last_date`` is
+        the latest note date of the current encounter, when known."""
         parts: list[tuple[str, float]] = []
         if c.gap < 99:
-            parts.append((f"gap_{min(c.gap, 3)}", self.gap_weights[min(c.gap, len(self.gap_weights) - 1)]))
+            gap = self.gap_weights[min(c.gap, len(self.gap_weights) - 1)]
+            if c.separator and self.separator_weight > gap:
+                parts.append(("separator", self.separator_weight))
+            elif not (c.gap == 0 and (c.encounter_header or c.note_header or c.after_signature)):
+                parts.append((f"gap_{min(c.gap, len(self.gap_weights) - 1)}", gap))
+        if c.record_gap:
+            parts.append(("record_gap", self.record_gap_weight))
         if c.encounter_header:
             parts.append((f"header:{c.encounter_header}", self.encounter_header_weight))
         if c.note_header:
-            parts.append((f"note:{c.note_header}", self.note_header_weight))
+            # A note that opens with nothing but its own date line is an exported visit note: stronger than
+            # a sibling note's sub-header (title, time, author).
+            bonus = self.dated_note_bonus if c.note_header == "bare_date" else 0.0
+            parts.append((f"note:{c.note_header}", self.note_header_weight + bonus))
         for title in sorted(c.titles):
-            parts.append((title, 2 * self.title_weight if title == "strong_opening" else self.title_weight))
+            weight = {"strong_opening": self.opening_weight, "note_title": self.note_title_weight}.get(title, self.title_weight)
+            parts.append((title, weight))
         if c.after_closing_section and "strong_opening" in c.titles:
             parts.append(("section_order_reset", self.title_weight))
-        if c.after_signature or c.after_closing:
-            parts.append(("after_signature" if c.after_signature else "after_closing", self.signature_weight))
+        if c.after_signature:
+            parts.append(("after_signature", self.signature_weight))
+        elif c.after_next_visit:
+            parts.append(("after_next_visit", self.signature_weight))
+        elif c.after_closing:
+            parts.append(("after_closing", self.closing_weight))
+        if c.date and last_date and c.date > last_date:
+            parts.append(("new_date", self.new_date_weight))
         if c.false_cue:
             parts.append(("false_date_cue", -3.0))
         if c.split_line:
@@ -157,54 +297,307 @@ class RulesDetector(Detector):
     # -- decision ------------------------------------------------------------------------------
 
     def detect(self, doc: DetectionInput) -> list[EncounterBoundary]:
-        lines = doc.lines.lines
         boundaries = [EncounterBoundary(0, 0, 1.0, ("record_start",))]
-        stay = _Stay()
-        candidates = self._paragraph_cues(doc)
-        for c in candidates:
-            score, names = self.score(c)
-            block = "\n".join(lines[c.line : c.line + HEADER_WINDOW])
-            is_start = score >= self.threshold and c is not candidates[0]
-            is_note = c.note_header is not None or "note_title" in c.titles or c.continues_stay
-            if is_start and stay.open and c.encounter_header is None and is_note:
-                if stay.continues(c.date, self.stay_gap_days):
-                    is_start = False
-                    names += ("inside_stay",)
-            if is_start:
-                boundaries.append(EncounterBoundary(doc.lines.starts[c.line], c.line, score, names))
-                stay = _Stay()
-            stay.observe(block, c.date)
+        for d in self.trace(doc)[1:]:
+            if d.start:
+                boundaries.append(EncounterBoundary(doc.lines.starts[d.cues.line], d.cues.line, d.score, d.names))
         return boundaries
 
+    def trace(self, doc: DetectionInput) -> list[Decision]:
+        """Every candidate with its score, the cues behind it and whether it starts an encounter."""
+        candidates = self._paragraph_cues(doc)
+        if not candidates:
+            return []
+        decisions = [Decision(candidates[0], 0.0, ("record_start",), True)]
+        encounters = [_Encounter(candidates[0], 0)]
+        block_end = candidates[0].block[-1]
+        front_matter = not _clinical(candidates[0])
+        lead: int | None = None  # an undated note opening (or block after a signature) since the last start
+        opened = _opener_end(candidates[0])
+        for c in candidates[1:]:
+            current = encounters[-1]
+            score, names = self.score(c, current.last_date)
+            if not (_headed(c) or c.after_signature or c.record_gap) and 0 <= c.content_before - opened <= NOTE_TOP_LINES:
+                # A section right under a note's title or sub-header belongs to that note.
+                score -= self.note_top_penalty
+                names += ("under_note_top",)
+            if _opens_note(c):
+                opened = _opener_end(c)
+            # Spacing and a closed note before are not enough by themselves: the block itself must look
+            # like the top of a document (a header, sub-header, title or opening section), or be set off
+            # the way this record sets off its documents.
+            is_start = score >= self.threshold and c.line > block_end and (_clinical(c) or c.record_gap or c.separator)
+            block_end = max(block_end, c.block[-1])
+            if front_matter and (_clinical(c) or c.content_before > FRONT_MATTER_LINES):
+                # A records-release cover sheet or a page header before the first document: its lines
+                # belong to the first encounter.
+                front_matter = False
+                if is_start and c.content_before <= FRONT_MATTER_LINES:
+                    is_start = False
+                    names += ("front_matter",)
+            if _looks_back(c):
+                # A discharge summary looks back: its admission date says where its stay began, so
+                # notes dated after that admission that were read as new encounters rejoin the stay.
+                while (
+                    len(encounters) > 1
+                    and not encounters[-1].headed
+                    and encounters[-1].opening_date
+                    and encounters[-1].opening_date > c.admitted
+                ):
+                    merged = encounters.pop()
+                    opening = decisions[merged.decision]
+                    decisions[merged.decision] = Decision(opening.cues, opening.score, opening.names + ("stay_reread",), False)
+                    for k in range(merged.decision, len(decisions)):
+                        encounters[-1].observe(decisions[k].cues)
+                current = encounters[-1]
+                if (
+                    is_start
+                    and not current.stay
+                    and current.opening_date in (None, c.admitted)
+                    and (current.first_date is None or current.first_date >= c.admitted)
+                ):
+                    current.admit(c.admitted)  # the encounter opened on the admission day: it is the stay
+            if is_start:
+                reason = current.keeps(c, self.stay_gap_days)
+                if reason:
+                    is_start = False
+                    names += (reason,)
+            if (
+                is_start
+                and lead is not None
+                and c.encounter_header is None
+                and c.date
+                and c.content_before - decisions[lead].cues.content_before <= LEAD_LINES
+            ):
+                # Undated text between a signature and this dated note opens the same encounter: the note
+                # before it was closed, and a first note (a rooming or triage note) often lacks the
+                # sub-header that the visit's main note has.
+                first = decisions[lead]
+                decisions[lead] = Decision(first.cues, first.score, first.names + ("undated_lead",), True)
+                encounters.append(_Encounter(first.cues, lead))
+                for k in range(lead + 1, len(decisions)):
+                    encounters[-1].observe(decisions[k].cues)
+                decisions.append(Decision(c, score, names + ("after_undated_lead",), False))
+                encounters[-1].observe(c)
+                lead = None
+                continue
+            decisions.append(Decision(c, score, names, is_start))
+            if is_start:
+                encounters.append(_Encounter(c, len(decisions) - 1))
+                lead = None
+            else:
+                current.observe(c)
+                if c.date or c.encounter_header:
+                    lead = None
+                elif c.after_signature and lead is None and encounters[-1].decision < len(decisions) - 1:
+                    lead = len(decisions) - 1
+        return decisions
 
-class _Stay:
-    """Whether the current encounter is an inpatient stay that further notes still belong to."""
 
-    def __init__(self) -> None:
-        self.open = False
-        self.discharged: date | bool = False  # the discharge note's date, or True when it had none
+@dataclass(frozen=True)
+class Decision:
+    """One candidate, its score and cue names, and whether it opens an encounter."""
+
+    cues: LineCues
+    score: float
+    names: tuple[str, ...]
+    start: bool
+
+
+class _Encounter:
+    """The encounter being read: its dates and whether it is an inpatient stay that further notes
+    still belong to."""
+
+    def __init__(self, first: LineCues, decision: int) -> None:
+        self.decision = decision  # index of the opening decision
+        self.headed = first.encounter_header is not None
+        self.header_end = first.content_end  # content lines up to the end of the opening block
+        self.opening_date = first.date  # the date printed where the encounter opens
+        self.opened_at = first.content_before
+        self.first_date: date | None = None
         self.last_date: date | None = None
+        self.stay = first.opens_stay
+        self.admitted: date | None = first.admitted or (first.date if first.opens_stay else None)
+        self.until: date | None = first.discharge_by  # printed discharge date
+        self.discharged: date | bool = False  # the discharge note's date, or True when it had none
+        self.observe(first, opening=True)
 
-    def observe(self, block: str, when: date | None) -> None:
-        if cues.STAY_CLOSE.search(block) and self.open:
-            self.discharged = when or self.last_date or True
-        elif cues.STAY_OPEN.search(block):
-            self.open = True
-        if when:
-            self.last_date = max(self.last_date or when, when)
+    def admit(self, when: date) -> None:
+        """A discharge summary showed this encounter to be its stay."""
+        self.stay = True
+        self.admitted = when
+        self.first_date = self.first_date or when
 
-    def continues(self, when: date | None, gap_days: int) -> bool:
+    def observe(self, c: LineCues, opening: bool = False) -> None:
+        if c.date and self.first_date is None:
+            self.first_date = c.date
+        if c.discharge_note and self.stay:
+            self.discharged = c.date or self.last_date or True
+        elif (c.opens_stay or c.continues_stay) and not self.stay and (opening or c.encounter_header is None):
+            self.stay = True
+            self.admitted = c.admitted or c.date
+        if self.stay and c.discharge_by and not self.until:
+            self.until = c.discharge_by
+        if c.date and not (self.last_date and c.date < self.last_date):
+            self.last_date = c.date
+
+    def keeps(self, c: LineCues, gap_days: int) -> str | None:
+        """Why a scored candidate still belongs to this encounter, or None when it opens a new one."""
+        if c.encounter_header is not None:
+            # A discharge summary repeats its stay's admission header (an admission date the stay has
+            # already passed); any other header opens an encounter.
+            if self.stay and _looks_back(c) and self.last_date and c.admitted <= self.last_date:
+                return "inside_stay"
+            return None
+        if self.headed and c.content_before - self.header_end <= 1 and (c.date is None or c.date == self.first_date):
+            return "under_header"  # the first note right under its encounter header
+        if c.continues_stay:
+            return "hospital_day"  # "Hospital day 3", "Day 3 / LOS", a nursing shift note: a stay goes on
+        is_note = c.note_header is not None or "note_title" in c.titles or c.date is not None
+        if self.stay and is_note and self._stay_continues(c.date, gap_days):
+            return "inside_stay"
+        if c.addendum:
+            return "addendum"
+        if (
+            not self.headed
+            and self.first_date is None
+            and c.date
+            and c.content_before - self.opened_at <= UNDATED_LEAD_LINES
+        ):
+            return "dates_undated_lead"  # a short undated first note (rooming, triage) and the dated main note
+        if (
+            c.date
+            and self.last_date
+            and c.date == self.last_date
+            and not (c.opens_stay and not self.stay)
+            and c.note_header != "bare_date"  # a note opening with only its date is a visit note of its own
+        ):
+            return "same_day_note"
+        return None
+
+    def _stay_continues(self, when: date | None, gap_days: int) -> bool:
         """After a discharge note only same-day notes still belong to the stay (the physician's
-        summary after the nurse's); otherwise a note belongs unless its date jumps past the gap."""
+        summary after the nurse's); a printed discharge date bounds the stay; otherwise a note belongs
+        unless its date jumps past the gap."""
         if self.discharged:
             return isinstance(self.discharged, date) and when is not None and when <= self.discharged
-        if when and self.last_date and when > self.last_date + timedelta(days=gap_days):
+        if when is None:
+            return True
+        if self.until:
+            return when <= self.until
+        return not (self.last_date and when > self.last_date + timedelta(days=gap_days))
+
+
+def _looks_back(c: LineCues) -> bool:
+    """A note that restates an earlier admission: a discharge summary, or a note dated after the
+    admission date it prints."""
+    return bool(c.admitted and (c.discharge_note or (c.date and c.admitted < c.date)))
+
+
+def _headed(c: LineCues) -> bool:
+    return bool(c.encounter_header or c.note_header or "note_title" in c.titles)
+
+
+def _opens_note(c: LineCues) -> bool:
+    return bool(c.encounter_header or c.note_header or c.titles & {"note_title", "strong_opening"})
+
+
+def _opener_end(c: LineCues) -> int:
+    """Content lines up to the end of a note-opening header block, or up to an opening section's own
+    line (far back when ``c`` opens no note)."""
+    if not _opens_note(c):
+        return -(10**9)
+    return c.content_end if _headed(c) else c.content_before + 1
+
+
+def _clinical(c: LineCues) -> bool:
+    """Whether a block is part of a clinical document (a header, a sub-header, a title or a section)."""
+    return bool(c.encounter_header or c.note_header or c.titles)
+
+
+def _record_gap(candidates: list[LineCues]) -> int | None:
+    """The blank-line gap this record leaves between documents, when it has one: the smallest gap that
+    precedes most of its encounter headers but hardly any plain body paragraph. Exports space documents
+    consistently, so a gap that wide before a headerless note is a cue in this record (and in no other)."""
+    headed = [c.gap for c in candidates if c.encounter_header and c.gap < 99 and not c.separator]
+    plain = [
+        c.gap
+        for c in candidates
+        if not (c.encounter_header or c.note_header or c.titles or c.after_signature or c.separator) and 0 < c.gap < 99
+    ]
+    if len(headed) < 3 or len(plain) < 5:
+        return None
+    for wide in (1, 2, 3):
+        # plain paragraphs that wide are rare (a few are the starts of headerless encounters themselves)
+        if sum(g >= wide for g in headed) >= 0.8 * len(headed) and sum(g >= wide for g in plain) <= max(3, 0.12 * len(plain)):
+            return wide
+    return None
+
+
+def _signs_off(i: int, n: int, blank: list[bool], furniture: list[bool], signature: set[int]) -> bool:
+    """Whether a signature line comes within the first three lines of the paragraph at ``i``: the
+    paragraph closes a note ("Name, MD" / "Electronically signed ...")."""
+    seen = 0
+    for j in range(i, n):
+        if blank[j] or seen >= 3:
             return False
+        if not furniture[j]:
+            if j in signature:
+                return True
+            seen += 1
+    return False
+
+
+def _same_block(starts: list[tuple[int, int, bool, int | None]], line: int, blank: list[bool]) -> bool:
+    """Whether ``line`` lies in the contiguous header window of the last candidate."""
+    if not starts:
+        return False
+    last = starts[-1][0]
+    return line - last < HEADER_WINDOW and not any(blank[last:line])
+
+
+def _letterhead(line: str) -> bool:
+    """A letterhead line above a header: an address/telephone line, or a short name in capitals."""
+    stripped = line.strip()
+    if cues.LETTERHEAD.search(stripped):
         return True
+    words = stripped.split()
+    return (
+        2 <= len(words) <= 7
+        and stripped.isupper()
+        and not any(ch.isdigit() for ch in stripped)
+        and stripped[-1:].isalpha()
+    )
+
+
+_OCR_DIGIT = re.compile(r"(?<=\d)[OolIS|](?![A-Za-z])|(?<![A-Za-z])[OolIS|](?=\d)")
+_DIGIT_OF = str.maketrans({"O": "0", "o": "0", "l": "1", "I": "1", "|": "1", "S": "5"})
+
+
+def _digits(line: str) -> str:
+    """The line with OCR letters that stand next to digits read as digits ("2O23-O7-l5" -> "2023-07-15"),
+    so a garbled date stamp in a sub-header still dates its note. The length is kept."""
+    return _OCR_DIGIT.sub(lambda m: m.group().translate(_DIGIT_OF), line)
+
+
+def _labelled_date(block: str, label: Any) -> date | None:
+    """The date right after ``label`` in the block, if any."""
+    match = label.search(block)
+    if not match:
+        return None
+    block = _digits(block)
+    mention = cues.date_in(block, match.end(), min(len(block), match.end() + 30))
+    return mention.value if mention and mention.start - match.end() <= 2 else None
 
 
 def _looks_split(previous: str, line: str) -> bool:
-    """A line cut by a page break: the previous line ends mid-sentence and this one continues it."""
+    """A line cut by a page break: the previous line ends mid-sentence and this one continues it, or it
+    ends on a word that wants a date ("Signed", "on") and this line is that date."""
     prev = previous.rstrip()
     head = line.lstrip()[:1]
-    return bool(prev) and prev[-1] not in ".:;!?)" and head.islower()
+    if prev and prev[-1] not in ".:;!?)" and head.islower():
+        return True
+    return bool(_WANTS_DATE.search(prev)) and bool(cues.NOTE_HEADERS["bare_date"].match(line))
+
+
+_WANTS_DATE = re.compile(r"\b(?:" + cues._labels("signed", "on", "dated", "date", "authenticated", "at", "by") + r")\s*:?$", re.I)
