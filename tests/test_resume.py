@@ -205,7 +205,7 @@ def _export_lines(out: Path) -> list[str]:
     return done.stdout.splitlines()
 
 
-AGENT_TRIALS = 4
+AGENT_TRIALS = 5
 AGENT_KEY = "sk-test-resume-canary-5d1e"
 
 
@@ -221,7 +221,7 @@ def test_agent_runs_killed_at_random_moments_resume_without_repeating_checkpoint
     from pipeline.synth import generate_corpus
     from tests.openai_server import Competent, ModelServer
 
-    generate_corpus(tmp_path / "corpus", records=4, seed=77, variant="hard")
+    generate_corpus(tmp_path / "corpus", records=6, seed=77, variant="hard")
     records = tmp_path / "corpus" / "records"
     env = {**os.environ, "PREFECT_API_URL": prefect_server, "OPENAI_API_KEY": AGENT_KEY}
     rng = random.Random(5)
@@ -232,21 +232,23 @@ def test_agent_runs_killed_at_random_moments_resume_without_repeating_checkpoint
         def run(out: Path, *extra: str) -> subprocess.Popen:
             return chartsift("run", str(records), "--out", str(out), "--quiet", *agent, *extra, env=env)
 
-        started = time.monotonic()
         first = run(tmp_path / "reference")
         _, err = first.communicate(timeout=600)
         assert first.returncode == 0, err[-2000:]
-        duration = time.monotonic() - started
         expected = exported(tmp_path / "reference")
         total_calls = server.calls
         assert agent_counts(tmp_path / "reference") == (total_calls, 0)
 
         for trial in range(AGENT_TRIALS):
             out = tmp_path / f"agent-{trial}"
-            moment = duration * rng.uniform(0.45, 0.95)  # start-up (imports) takes the first ~40%
+            # The moment is a model call: the run dies right after the server received call number k.
+            kill_at = rng.randint(1, total_calls - 1)
             calls_at_start = server.calls
+            started = time.monotonic()
             proc = run(out)
-            time.sleep(moment)
+            while server.calls - calls_at_start < kill_at and proc.poll() is None:
+                time.sleep(0.005)
+            moment = time.monotonic() - started
             proc.send_signal(signal.SIGKILL)
             proc.communicate(timeout=60)
             calls_before = server.calls - calls_at_start
@@ -257,10 +259,11 @@ def test_agent_runs_killed_at_random_moments_resume_without_repeating_checkpoint
             assert again.returncode == 0, err[-2000:]
             calls_after = server.calls - calls_at_start - calls_before
             identical = exported(out) == expected
-            table.append((f"agent-{trial}", round(moment, 2), done_before, calls_before, calls_after, identical))
+            table.append((f"agent-{trial}", kill_at, round(moment, 2), done_before, calls_before, calls_after, identical))
             # A record interrupted mid-step may repeat the one call whose answer was not yet checkpointed.
             assert calls_after <= total_calls - checkpointed + max(1, unfinished)
             assert identical
             checks = integrity(out)
             assert checks["duplicates"] == checks["orphan_encounters"] == checks["orphan_evidence"] == 0
-    print("trial, moment s, records done before, model calls before, model calls after, identical:", *table, sep="\n")
+    print("trial, killed after call, moment s, records done before, model calls before, model calls after, identical:",
+          *table, sep="\n")
