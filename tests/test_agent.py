@@ -221,27 +221,92 @@ def test_retries_429_500_slow_and_dropped_then_succeeds(records: Path, tmp_path:
     assert len(exchanges) == model_steps + 4
 
 
-@pytest.mark.parametrize(
-    ("faults", "reason", "calls"),
-    [
-        ([Fault("500")] * 6, "agent: model unreachable (HTTP 500)", 6),
-        ([Fault("drop")] * 6, "agent: model unreachable (APIConnectionError)", 6),
-        ([Fault("400"), Fault("400")], "agent: model refused the request (HTTP 400)", 2),
-    ],
-    ids=["500", "dropped", "400-no-retry"],
-)
-def test_persistent_failures_fall_back_with_their_reason(faults, reason, calls, records: Path, tmp_path: Path) -> None:
-    with ModelServer(Competent(), key=CANARY, faults=tuple(faults)) as server:
+def test_a_refused_request_is_not_retried_and_falls_back(records: Path, tmp_path: Path) -> None:
+    with ModelServer(Competent(), key=CANARY, faults=(Fault("400"), Fault("400"))) as server:
         run = run_agent(records, tmp_path / "out", server, max_retries=2)
     assert_sound(run, server)
-    assert set(run.reasons().values()) == {reason}
-    assert server.calls == calls
+    assert set(run.reasons().values()) == {"agent: model refused the request (HTTP 400)"}
+    assert server.calls == 2
 
 
-def test_unreachable_server_falls_back(records: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("faults", "reason"),
+    [
+        ([Fault("500")] * 6, "agent: model unreachable (HTTP 500)"),
+        ([Fault("drop")] * 6, "agent: model unreachable (APIConnectionError)"),
+    ],
+    ids=["500", "dropped"],
+)
+def test_a_model_that_never_recovers_quarantines_then_a_retry_resumes(faults, reason, records: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    with ModelServer(Competent(), key=CANARY, faults=tuple(faults)) as server:
+        down = run_agent(records, out, server, max_retries=2)
+    assert [o.status for o in down.outcomes] == ["quarantined", "quarantined"]
+    assert all(reason in o.message and "retry with --retry-quarantined" in o.message for o in down.outcomes)
+    assert down.query("SELECT count(*) FROM encounters") == [(0,)]
+    assert down.query("SELECT count(*) FROM quarantine WHERE stage = 'detect'") == [(2,)]
+    assert down.query("SELECT count(*) FROM agent_checkpoints") == [(2,)]
+    assert_no_canary(out, server)
+    with ModelServer(Competent(), key=CANARY) as server:  # the endpoint is back (on another port)
+        back = run_agent(records, out, server)
+    assert_sound(back, server)
+    assert set(back.reasons().values()) == {None}
+    assert back.query("SELECT count(*) FROM agent_checkpoints") == [(0,)]
+
+
+def test_unreachable_server_quarantines_the_records(records: Path, tmp_path: Path) -> None:
     run = run_agent(records, tmp_path / "out", None, max_retries=1)
-    assert_sound(run, None)
-    assert set(run.reasons().values()) == {"agent: model unreachable (APIConnectionError)"}
+    assert [o.status for o in run.outcomes] == ["quarantined", "quarantined"]
+    assert all("agent: model unreachable (APIConnectionError)" in o.message for o in run.outcomes)
+    assert_no_canary(tmp_path / "out", None)
+
+
+class SlowSnippetFirst(Competent):
+    """Runs one slow snippet in the sandbox before reading like the competent policy."""
+
+    def __call__(self, body: dict[str, Any]) -> Reply:
+        v = view(body)
+        if not v.final and not any(tool == "run_python" for tool, _, _ in v.results) and not v.encounters:
+            return Reply(calls=(("run_python", {"code": "import time\ntime.sleep(2)\nprint('slept')"}),))
+        return super().__call__(body)
+
+
+def test_a_sandbox_killed_mid_step_is_rehydrated_and_the_record_finishes_the_same(records: Path, tmp_path: Path) -> None:
+    import os
+    import signal
+    import threading
+    import time
+
+    with ModelServer(SlowSnippetFirst(), key=CANARY) as server:
+        calm = run_agent(records, tmp_path / "calm", server)
+    killed: list[int] = []
+
+    def kill_the_first_sandbox() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not killed:
+            for pid in (p for p in os.listdir("/proc") if p.isdigit()):
+                try:
+                    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+                except OSError:
+                    continue
+                if cmdline and cmdline[0].endswith(b"bwrap") and b"-I" in cmdline and b"-" in cmdline:
+                    time.sleep(0.5)  # mid-step: the snippet is sleeping
+                    os.kill(int(pid), signal.SIGKILL)
+                    killed.append(int(pid))
+                    return
+            time.sleep(0.02)
+
+    killer = threading.Thread(target=kill_the_first_sandbox)
+    killer.start()
+    with ModelServer(SlowSnippetFirst(), key=CANARY) as server:
+        rough = run_agent(records, tmp_path / "rough", server)
+    killer.join()
+    assert killed, "no sandbox was running a snippet"
+    assert_sound(rough, server)
+    query = "SELECT record, start_char, end_char, encounter_date, provider, facility, fallback_reason FROM encounters ORDER BY record, start_char"
+    assert rough.query(query) == calm.query(query)
+    snippet = rough.query("SELECT sandbox_exit, outcome FROM agent_steps WHERE tool = 'run_python' ORDER BY document_id, step")
+    assert (0, "ok") in snippet  # the step completed in the fresh sandbox
 
 
 # -- budgets --------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.agent.client import ModelClient
-from pipeline.agent.errors import AgentError
+from pipeline.agent.errors import AgentError, ModelUnreachable
 from pipeline.agent.hints import make_hints, paginate
 from pipeline.agent.loop import AgentLoop, StepKey
 from pipeline.agent.settings import ApiKey, load_api_key, resolve_settings
@@ -104,6 +104,12 @@ class AgentDetector(Detector):
             loop.finish("submitted")
             log.info("agent document %s: %d encounters, %d steps, %d quotes dropped", doc.document_id[:12], len(boundaries), loop.state.step, dropped)
             return Detection(boundaries, level, None, dropped)
+        except ModelUnreachable as exc:
+            # An outage is not the record's fault: quarantine it with its progress checkpointed, so that
+            # `--retry-quarantined` resumes it once the endpoint is back, instead of storing the rules fallback.
+            loop.finish(exc.reason)
+            log.warning("agent quarantines document %s: %s", doc.document_id[:12], exc.reason)
+            raise DetectionError(record, f"{exc.reason}; progress is checkpointed, retry with --retry-quarantined") from None
         except AgentError as exc:
             loop.finish(exc.reason)
             log.warning("agent fell back to rules for document %s: %s", doc.document_id[:12], exc.reason)

@@ -306,7 +306,15 @@ class ToolBox:
         root.mkdir(parents=True, exist_ok=True)
         out = Path(tempfile.mkdtemp(dir=root))
         try:
-            return self.sandbox.run(argv, inputs={self.name: self.input}, output_dir=out, limits=limits, stdin=stdin.encode("utf-8"))
+            result = self.sandbox.run(argv, inputs={self.name: self.input}, output_dir=out, limits=limits, stdin=stdin.encode("utf-8"))
+            if result.exit_code > 128 and not result.timed_out:
+                # The sandbox was killed under the step (by a signal, from outside or at the CPU limit): the
+                # harness holds the state, so the step runs once more in a fresh sandbox from the same inputs.
+                log.warning("agent sandbox died (exit %d); the step runs again in a fresh sandbox", result.exit_code)
+                shutil.rmtree(out, ignore_errors=True)
+                out = Path(tempfile.mkdtemp(dir=root))
+                result = self.sandbox.run(argv, inputs={self.name: self.input}, output_dir=out, limits=limits, stdin=stdin.encode("utf-8"))
+            return result
         except SandboxError as exc:
             log.warning("agent tool could not run in the sandbox: %s", exc)
             raise ToolFailed(f"sandbox failed ({type(exc).__name__})") from None
