@@ -381,11 +381,14 @@ def test_llamacpp_profile_is_detected_and_its_quirks_respected(records: Path, tm
     assert echoed and all(m["content"] == "" for m in echoed)
 
 
-def test_a_wrong_profile_meets_the_servers_quirk_and_falls_back(records: Path, tmp_path: Path) -> None:
+def test_a_wrong_profile_meets_the_servers_quirk_and_quarantines(records: Path, tmp_path: Path) -> None:
+    """The server answers the wrong request shape with HTTP 500 every time: the records wait in
+    quarantine (progress kept) for a run with the right profile, they are not stored as fallbacks."""
     with ModelServer(TwoTurns(), kind="llamacpp", key=CANARY) as server:
         run = run_agent(records, tmp_path / "out", server, server_profile="vllm", max_retries=1)
-    assert_sound(run, server)
-    assert set(run.reasons().values()) == {"agent: model unreachable (HTTP 500)"}
+    assert [o.status for o in run.outcomes] == ["quarantined", "quarantined"]
+    assert all("agent: model unreachable (HTTP 500)" in o.message for o in run.outcomes)
+    assert_no_canary(tmp_path / "out", server)
 
 
 # -- checkpoints ------------------------------------------------------------------------------------
