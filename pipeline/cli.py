@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -369,6 +370,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ChartsiftError as exc:
         print(f"chartsift: {exc}", file=sys.stderr)
         return EXIT_FAILURE
+    except BrokenPipeError:  # `chartsift export --out OUT | head`: the reader left; nothing is wrong
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -107,7 +107,8 @@ MEDICATION_SECTION = re.compile(
     r"^\s*(?:" + cues._labels("current medications", "discharge medications", "medications at home", "home medications", "medications", "medication list", "medication", "meds", "today's prescription") + r")\s*:?\s*(?P<v>.*)$",
     re.I | re.M,
 )
-LIST_ITEM = re.compile(r"^\s*(?:\d{1,2}[.)]|[-•*])\s+(?P<v>\S.*?)\s*$", re.M)
+# A list line: numbered, bulleted ("-", "•", "*", "#"), or led by an ICD-10 code ("D50.9  Iron deficiency anemia").
+LIST_ITEM = re.compile(r"^\s*(?:\d{1,2}[.)]\s+|[-•*#]\s+|(?=[A-TV-Z]\d{2}(?:\.[\dA-Z]{1,4})?\s))(?P<v>\S.*?)\s*$", re.M)
 INLINE_NUMBERED = re.compile(r"(?:^|\s)\d{1,2}[.)]\s+(?P<v>[^.;]*?[^\s.;])(?=\s*(?:\.|;)?\s*(?:\d{1,2}[.)]\s|$))")
 NOT_AN_ITEM = re.compile(r"^(?:none|nkda|n/a|as (?:previously )?noted|see (?:above|below)|unchanged|no known.*)\.?$", re.I)
 
@@ -395,10 +396,14 @@ def _items(text: str, lines: LineIndex, first: int, last: int, section: re.Patte
             if numbered:
                 found.extend(s for m in numbered if (s := _span(text, 0, m)))
             elif kind == "medication":
+                # A prose line can follow the heading ("as previously noted. Changes include ..."):
+                # keep only pieces that read like a drug with a dose, or a bare drug name.
                 pos = vstart
                 for piece in re.split(r"[;,]", inline):
-                    if piece.strip() and len(piece) < 80:
-                        found.append(Span(pos + piece.index(piece.strip()), pos + piece.index(piece.strip()) + len(piece.strip()), piece.strip()))
+                    stripped = piece.strip()
+                    if stripped and len(piece) < 80 and (DOSE.search(stripped) or len(stripped.split()) <= 4):
+                        start = pos + piece.index(stripped)
+                        found.append(Span(start, start + len(stripped), stripped))
                     pos += len(piece) + 1
             else:
                 span = _span(text, 0, match)
@@ -414,8 +419,6 @@ def _items(text: str, lines: LineIndex, first: int, last: int, section: re.Patte
                 found.append(span)
             i += 1
     found = [_first_sentence(s) for s in found]
-    if kind == "medication":
-        found = [s for s in found if DOSE.search(s.text) or len(s.text.split()) <= 4]
     return [s for s in found if not NOT_AN_ITEM.match(s.text)][: MAX_ITEMS[kind]]
 
 

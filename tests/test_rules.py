@@ -230,3 +230,20 @@ Discharge Date: 02/23/2016
 Discharge Diagnoses: NSTEMI
 """
     assert [b.line for b in detect(text)] == [0]
+
+
+def test_list_items_take_hash_bullets_icd_coded_lines_and_ocr_damaged_doses() -> None:
+    text = (
+        "PROBLEM LIST:\nD50.9  Iron deficiency anemia\nF33.0  Major depressive disorder, recurrent\n"
+        "DIAGNOSES:\n# Right lower quadrant abdominal pain - acute\n"
+        "MEDICATIONS:\n- ferrous sulfate 325 mgPO daily\n- buspirone 1O mg PO BID\n"
+    )
+    fields = extract_fields(text, LineIndex(text), 0, len(text))
+    assert [d.text for d in fields.diagnoses] == [
+        "D50.9  Iron deficiency anemia",
+        "F33.0  Major depressive disorder, recurrent",
+        "Right lower quadrant abdominal pain - acute",
+    ]
+    assert [m.text for m in fields.medications] == ["ferrous sulfate 325 mgPO daily", "buspirone 1O mg PO BID"]
+    for span in fields.diagnoses + fields.medications:
+        assert text[span.start : span.end] == span.text
