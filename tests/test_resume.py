@@ -267,3 +267,23 @@ def test_agent_runs_killed_at_random_moments_resume_without_repeating_checkpoint
             assert checks["duplicates"] == checks["orphan_encounters"] == checks["orphan_evidence"] == 0
     print("trial, killed after call, moment s, records done before, model calls before, model calls after, identical:",
           *table, sep="\n")
+
+
+def test_two_concurrent_runs_on_one_out(prefect_server, tmp_path: Path) -> None:
+    """Two runs started together on one OUT: one writes, the other waits for the lock, gives up after its
+    timeout naming the holder's pid; the writer's catalog is complete and uncorrupted."""
+    from pipeline.synth import generate_corpus
+
+    generate_corpus(tmp_path / "corpus", records=60, seed=3, variant="hard")  # several seconds of work
+    env = {**os.environ, "PREFECT_API_URL": prefect_server}
+    out = tmp_path / "out"
+    args = ("run", str(tmp_path / "corpus" / "records"), "--out", str(out), "--quiet", "--lock-timeout", "1")
+    runs = [chartsift(*args, env=env), chartsift(*args, env=env)]
+    results = [(proc, *proc.communicate(timeout=600)) for proc in runs]
+    codes = sorted(proc.returncode for proc, _, _ in results)
+    assert codes == [0, 1], [err[-1000:] for _, _, err in results]
+    writer = next(proc for proc, _, _ in results if proc.returncode == 0)
+    waiter_err = next(err for proc, _, err in results if proc.returncode == 1)
+    assert f"another chartsift run (pid {writer.pid}) is writing {out}; waited 1 s" in waiter_err
+    checks = integrity(out)
+    assert checks["completed"] == 60 and checks["duplicates"] == checks["orphan_evidence"] == 0
