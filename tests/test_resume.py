@@ -270,20 +270,42 @@ def test_agent_runs_killed_at_random_moments_resume_without_repeating_checkpoint
 
 
 def test_two_concurrent_runs_on_one_out(prefect_server, tmp_path: Path) -> None:
-    """Two runs started together on one OUT: one writes, the other waits for the lock, gives up after its
-    timeout naming the holder's pid; the writer's catalog is complete and uncorrupted."""
-    from pipeline.synth import generate_corpus
+    """A second run on an OUT that another run is writing waits for the lock, gives up after its timeout
+    naming the holder's pid; the holder then finishes with a complete, uncorrupted catalog. The holder is
+    an agent run whose model answers slowly, so it holds the lock for as long as the test needs."""
+    import fcntl
 
-    generate_corpus(tmp_path / "corpus", records=60, seed=3, variant="hard")  # several seconds of work
-    env = {**os.environ, "PREFECT_API_URL": prefect_server}
+    from pipeline.synth import generate_corpus
+    from tests.openai_server import Competent, Fault, ModelServer
+
+    generate_corpus(tmp_path / "corpus", records=2, seed=3, variant="hard")
+    records = str(tmp_path / "corpus" / "records")
+    env = {**os.environ, "PREFECT_API_URL": prefect_server, "OPENAI_API_KEY": AGENT_KEY}
     out = tmp_path / "out"
-    args = ("run", str(tmp_path / "corpus" / "records"), "--out", str(out), "--quiet", "--lock-timeout", "1")
-    runs = [chartsift(*args, env=env), chartsift(*args, env=env)]
-    results = [(proc, *proc.communicate(timeout=600)) for proc in runs]
-    codes = sorted(proc.returncode for proc, _, _ in results)
-    assert codes == [0, 1], [err[-1000:] for _, _, err in results]
-    writer = next(proc for proc, _, _ in results if proc.returncode == 0)
-    waiter_err = next(err for proc, _, err in results if proc.returncode == 1)
-    assert f"another chartsift run (pid {writer.pid}) is writing {out}; waited 1 s" in waiter_err
+    with ModelServer(Competent(), key=AGENT_KEY, faults=(Fault("slow", seconds=4.0),) * 3) as server:
+        holder = chartsift("run", records, "--out", str(out), "--quiet", "--detector", "agent", "--model", "test-model",
+                           "--base-url", server.url, "--server-profile", "openai", env=env)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not _locked(out / ".chartsift.lock", fcntl):
+            time.sleep(0.05)
+        waiter = chartsift("run", records, "--out", str(out), "--quiet", "--lock-timeout", "1", env=env)
+        _, err = waiter.communicate(timeout=300)
+        assert waiter.returncode == 1, err[-2000:]
+        assert f"another chartsift run (pid {holder.pid}) is writing {out}; waited 1 s" in err
+        _, err = holder.communicate(timeout=600)
+    assert holder.returncode == 0, err[-2000:]
     checks = integrity(out)
-    assert checks["completed"] == 60 and checks["duplicates"] == checks["orphan_evidence"] == 0
+    assert checks["completed"] == 2 and checks["duplicates"] == checks["orphan_evidence"] == 0
+
+
+def _locked(path: Path, fcntl) -> bool:
+    """True while another process holds the writer lock on ``path``."""
+    if not path.exists():
+        return False
+    with path.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return False
