@@ -223,15 +223,17 @@ def _corpus_texts(records_dir: Path, gold: list[dict[str, Any]]) -> dict[str, st
 def _match_texts(gold: list[dict[str, Any]], stored: dict[str, str], records_dir: Path) -> dict[str, str]:
     """Texts keyed by gold record: the stored text of the run when it holds the record (matched by
     path suffix), else the corpus file next to the gold file."""
+    from pipeline.evaluation import find_record, suffix_index
+
+    index = suffix_index(stored)
     texts = {}
     missing = []
     for entry in gold:
-        name = entry["record"]
-        match = stored.get(name) or next((t for r, t in stored.items() if r.endswith("/" + name)), None)
-        if match is None:
-            missing.append(entry)
+        names = find_record(entry["record"], index)
+        if names:
+            texts[entry["record"]] = stored[names[0]]
         else:
-            texts[name] = match
+            missing.append(entry)
     if missing:
         texts.update(_corpus_texts(records_dir, missing))
     return texts

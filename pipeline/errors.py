@@ -33,6 +33,16 @@ class WorkspaceError(ChartsiftError):
     """A read outside the manifest, or of an input whose bytes changed since it was declared."""
 
 
+class StageError(ChartsiftError):
+    """An unexpected failure inside one stage of one record; carries no patient text."""
+
+    def __init__(self, record: str, stage: str, cause: BaseException) -> None:
+        super().__init__(f"{record}: unexpected {type(cause).__name__} during {stage}")
+        self.record = record
+        self.stage = stage
+        self.error_class = type(cause).__name__
+
+
 class DetectionError(InputError):
     stage = "detect"
 

@@ -52,7 +52,7 @@ import operator
 import re
 import unicodedata
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, fields
 from functools import reduce
 from itertools import accumulate
@@ -310,14 +310,27 @@ def _context(rec: _Record, line: int, context_lines: int) -> str:
     return "\n".join(out) + "\n"
 
 
+def suffix_index(names: Iterable[str]) -> dict[str, list[str]]:
+    """Every path suffix of each record name ("records/x.txt" -> "records/x.txt", "x.txt"), for ``find_record``."""
+    index: dict[str, list[str]] = {}
+    for name in names:
+        parts = name.split("/")
+        for i in range(len(parts)):
+            index.setdefault("/".join(parts[i:]), []).append(name)
+    return index
+
+
+def find_record(record: str, index: Mapping[str, list[str]]) -> list[str]:
+    """The names a gold record id matches: itself when present, else every path ending in "/" + id."""
+    names = index.get(record, [])
+    return [record] if record in names else names
+
+
 def _align(gold: list[dict], pred: list[dict], texts: Mapping[str, str]) -> Iterator[_Record]:
     """Pair each gold record with its prediction (exact id, else a unique
     predicted path ending in "/" + id) and convert both to line boundaries."""
-    by_id: dict[str, list[dict]] = {}
-    for p in pred:
-        parts = p["record"].split("/")
-        for i in range(len(parts)):
-            by_id.setdefault("/".join(parts[i:]), []).append(p)
+    by_name = {p["record"]: p for p in pred}
+    index = suffix_index(by_name)
     seen = set()
     for g in gold:
         record = g["record"]
@@ -327,8 +340,7 @@ def _align(gold: list[dict], pred: list[dict], texts: Mapping[str, str]) -> Iter
         if record not in texts:
             raise InputError(record, "no text for this gold record")
         text = texts[record]
-        exact = [p for p in by_id.get(record, []) if p["record"] == record]
-        candidates = exact or by_id.get(record, [])
+        candidates = [by_name[name] for name in find_record(record, index)]
         if len(candidates) > 1:
             raise InputError(record, f"{len(candidates)} predicted records match this gold record")
         pred_encounters = (

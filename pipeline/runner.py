@@ -6,8 +6,7 @@ orchestrator, and nothing here logs or raises patient text: only records' paths,
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
+from bisect import bisect_right
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -40,14 +39,12 @@ from pipeline.detect import (
     StepRecorder,
     create,
 )
-from pipeline.errors import ChartsiftError, InputError, ManifestError
+from pipeline.errors import ChartsiftError, InputError, ManifestError, StageError
 from pipeline.extract import ExtractedFields, Span, extract_fields
 from pipeline.ingest import DEFAULT_MAX_LINE_CHARS, ingest
 from pipeline.manifest import ManifestWorkspace, build_manifest, collect_inputs
 from pipeline.store import Catalog
 from pipeline.text import LineIndex
-
-log = logging.getLogger("chartsift")
 
 
 @dataclass(frozen=True)
@@ -114,16 +111,6 @@ def plan_run(paths: list[str], out_dir: Path, config: PipelineConfig) -> RunPlan
     return RunPlan(manifest, run, config, collected.problems, collected.ignored_files)
 
 
-class StageError(ChartsiftError):
-    """An unexpected failure inside one stage of one record; carries no patient text."""
-
-    def __init__(self, record: str, stage: str, cause: BaseException) -> None:
-        super().__init__(f"{record}: unexpected {type(cause).__name__} during {stage}")
-        self.record = record
-        self.stage = stage
-        self.error_class = type(cause).__name__
-
-
 def _validation_message(exc: ValidationError) -> str:
     """Pydantic's errors without the offending input values (which may be patient text)."""
     parts = []
@@ -134,11 +121,7 @@ def _validation_message(exc: ValidationError) -> str:
 
 
 def _evidence(name: str, span: Span, pages: tuple[int, ...]) -> Evidence:
-    page = None
-    if pages:
-        from bisect import bisect_right
-
-        page = bisect_right(pages, span.start)
+    page = bisect_right(pages, span.start) if pages else None
     return Evidence(field=name, start=span.start, end=span.end, text=span.text, page=page)
 
 
@@ -247,12 +230,10 @@ def process_record(
             build_encounter(document, lines, b, end, i, plan.run, info, detection)
             for i, (b, end) in enumerate(zip(boundaries, ends, strict=True))
         )
-    except InputError:
+    except ChartsiftError:
         raise
     except ValidationError as exc:
         raise InputError(record, f"a row failed validation ({_validation_message(exc)})") from None
-    except ChartsiftError:
-        raise
     except Exception as exc:  # a bug must quarantine one record, not stop the batch
         raise StageError(record, stage, exc) from exc
     return RecordResult(document, chunks, encounters)
@@ -342,8 +323,6 @@ def run_record(catalog: Catalog, workspace: ManifestWorkspace, plan: RunPlan, de
     stored = catalog.store_record(plan.run.run_id, plan.run.config_hash, result.document, result.chunks, result.encounters)
     return RecordOutcome(record, "stored" if stored else "skipped", len(result.encounters) if stored else 0)
 
-
-ProgressCallback = Callable[[int, int, RecordOutcome], None]
 
 
 def start_run(catalog: Catalog, plan: RunPlan) -> None:

@@ -321,10 +321,7 @@ class Catalog:
     ) -> bool:
         """Writes one record atomically. Returns False (and writes nothing) when it was already complete."""
         with self.transaction() as con:
-            done = con.execute(
-                "SELECT 1 FROM completions WHERE document_id = ? AND config_hash = ?", [document.document_id, config_hash]
-            ).fetchone()
-            if done:
+            if self.is_complete(document.document_id, config_hash):
                 return False
             con.execute(
                 "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
