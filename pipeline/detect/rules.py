@@ -32,8 +32,10 @@ from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any
 
-from pipeline import cues
-from pipeline.detect.base import DetectionInput, Detector, EncounterBoundary, register
+from pipeline import cues, layout
+from pipeline.detect.base import Detection, DetectionInput, Detector, EncounterBoundary, register
+from pipeline.detect.features import candidate_matrix, explain
+from pipeline.detect.scorer import load as load_scorer
 
 # Lines of a block inspected for header cues: header blocks are short.
 HEADER_WINDOW = 4
@@ -48,6 +50,10 @@ LEAD_LINES = 40
 FRONT_MATTER_LINES = 5
 # Longest line that can be a letterhead or a title line.
 SHORT_LINE = 70
+# Most lines of text inside a box ("+----+" / "| ... |" / "+----+") that still make one header block.
+BOX_LINES = 10
+# Characters of a line's start that make its template key ("provider:", "acct9|adm9/9/9").
+TEMPLATE_PREFIX = 10
 
 
 @dataclass(frozen=True)
@@ -81,11 +87,13 @@ class LineCues:
 @register
 class RulesDetector(Detector):
     name = "rules"
-    version = "2.0"
+    version = "3.0"
 
     def __init__(
         self,
-        threshold: float = 3.0,
+        threshold: float = 0.5,
+        scorer: str | None = "default",
+        cue_threshold: float = 3.0,
         gap_weights: tuple[float, ...] = (-1.5, 0.0, 1.5, 2.5),
         separator_weight: float = 2.0,
         record_gap_weight: float = 1.5,
@@ -102,6 +110,8 @@ class RulesDetector(Detector):
         stay_gap_days: int = 2,
     ) -> None:
         self.threshold = threshold
+        self.scorer = None if scorer in (None, "none") else load_scorer(None if scorer == "default" else scorer)
+        self.cue_threshold = cue_threshold
         self.gap_weights = tuple(gap_weights)
         self.separator_weight = separator_weight
         self.record_gap_weight = record_gap_weight
@@ -120,6 +130,8 @@ class RulesDetector(Detector):
     def config(self) -> dict[str, Any]:
         return {
             "threshold": self.threshold,
+            "scorer": self.scorer.sha256 if self.scorer else None,
+            "cue_threshold": self.cue_threshold,
             "gap_weights": list(self.gap_weights),
             "separator_weight": self.separator_weight,
             "record_gap_weight": self.record_gap_weight,
@@ -138,13 +150,13 @@ class RulesDetector(Detector):
 
     # -- line analysis -------------------------------------------------------------------------
 
-    def _paragraph_cues(self, doc: DetectionInput) -> list[LineCues]:
+    def _paragraph_cues(self, doc: DetectionInput, lay: layout.Layout | None = None) -> list[LineCues]:
         lines = doc.lines.lines
         n = len(lines)
-        blank = [not line.strip() for line in lines]
-        furniture = [not blank[i] and cues.is_furniture(line) for i, line in enumerate(lines)]
-        rule = [not blank[i] and not furniture[i] and bool(cues.RULE_LINE.match(line)) for i, line in enumerate(lines)]
-        content = [i for i in range(n) if not (blank[i] or furniture[i] or rule[i])]
+        lay = lay or record_layout(doc)
+        blank, furniture = lay.blank, lay.furniture
+        rule = [lay.rule[i] and not furniture[i] for i in range(n)]
+        content = lay.content
         enc_header = {i: h for i in content if (h := cues.encounter_header(lines[i]))}
         note_header = {i: h for i in content if i not in enc_header and (h := cues.note_header(lines[i]))}
         signature = {i for i in content if cues.SIGNATURE.search(lines[i])}
@@ -153,20 +165,25 @@ class RulesDetector(Detector):
         maybe = [i for i in short if cues.maybe_title(lines[i])]
         title_only = {i for i, found in zip(maybe, cues.title_cues([lines[i] for i in maybe]), strict=True) if "note_title" in found}
         letterhead = {i for i in short if _letterhead(lines[i])}
-        headerish = set(enc_header) | set(note_header) | title_only | letterhead
+        headerish = set(enc_header) | set(note_header) | title_only | letterhead | _template_lines(lay, blank, rule)
         # An opening section run into the text (no blank line before it): a candidate too.
         opening = {i for i in content if cues.OPENING_LEAD.match(lines[i])}
-        # A banner box: a rule, one line, a rule (page furniture between them being transparent). Its top
-        # rule opens the block; its rules are no separator.
+        # A box: a rule, a few lines of text, a rule (page furniture between them being transparent). Its
+        # top rule opens the block; its rules are no separator.
         box_top: dict[int, int] = {}
+        box_end: dict[int, int] = {}
         boxed_rules: set[int] = set()
         for i in content:
-            if 0 < i and rule[i - 1]:
-                j = i + 1
-                while j < n and (blank[j] or furniture[j]) and (not blank[j] or any(furniture[j - 2 : j + 3])):
+            if 0 < i and rule[i - 1] and not (box_end and i <= max(box_end.values())):
+                j, inside = i + 1, 1
+                while j < n and not rule[j] and inside <= BOX_LINES:
+                    if blank[j] and not any(furniture[j - 2 : j + 3]):
+                        break
+                    inside += not (blank[j] or furniture[j])
                     j += 1
-                if j < n and rule[j]:
+                if j < n and rule[j] and inside <= BOX_LINES:
                     box_top[i] = i - 1
+                    box_end[i] = j
                     boxed_rules.update((i - 1, j))
 
         starts: list[tuple[int, int, bool, int | None]] = []  # (line, gap, separator, previous content line)
@@ -200,8 +217,9 @@ class RulesDetector(Detector):
         for (i, gap, separator, prev_line), title in zip(starts, titles, strict=True):
             top = box_top.get(i, i)
             window = []
+            width = max(HEADER_WINDOW, box_end.get(i, 0) - i)
             for j in range(i, n):
-                if blank[j] or len(window) >= HEADER_WINDOW or (rule[j] and j not in boxed_rules):
+                if blank[j] or len(window) >= width or (rule[j] and j not in boxed_rules):
                     break  # a header block is contiguous; a separator or a signature ends it
                 if not (rule[j] or furniture[j]):
                     window.append(j)
@@ -297,15 +315,32 @@ class RulesDetector(Detector):
     # -- decision ------------------------------------------------------------------------------
 
     def detect(self, doc: DetectionInput) -> list[EncounterBoundary]:
-        boundaries = [EncounterBoundary(0, 0, 1.0, ("record_start",))]
-        for d in self.trace(doc)[1:]:
-            if d.start:
-                boundaries.append(EncounterBoundary(doc.lines.starts[d.cues.line], d.cues.line, d.score, d.names))
-        return boundaries
+        return self.run(doc).boundaries
 
-    def trace(self, doc: DetectionInput) -> list[Decision]:
+    def run(self, doc: DetectionInput) -> Detection:
+        """Boundaries with their probabilities: the scorer's reading of every candidate of the trace, or
+        the trace's own decisions when no scorer is configured."""
+        lay = record_layout(doc)
+        decisions = self.trace(doc, lay)
+        start = EncounterBoundary(0, 0, 1.0, ("record_start",))
+        if len(decisions) < 2:
+            return Detection([start])
+        if self.scorer is None:
+            chosen = [(d, d.score) for d in decisions[1:] if d.start]
+            return Detection([start] + [EncounterBoundary(doc.lines.starts[d.cues.line], d.cues.line, score, d.names) for d, score in chosen])
+        rows = candidate_matrix(lay, decisions)
+        probabilities = self.scorer.probabilities(rows)
+        boundaries = [start]
+        block_end = decisions[0].cues.block[-1] if decisions[0].cues.block else 0
+        for d, row, p in zip(decisions[1:], rows[1:], probabilities[1:], strict=True):
+            if p >= self.threshold and d.cues.line > block_end:
+                boundaries.append(EncounterBoundary(doc.lines.starts[d.cues.line], d.cues.line, round(float(p), 4), explain(d, row)))
+                block_end = max(block_end, d.cues.block[-1] if d.cues.block else d.cues.line)
+        return Detection(boundaries)
+
+    def trace(self, doc: DetectionInput, lay: layout.Layout | None = None) -> list[Decision]:
         """Every candidate with its score, the cues behind it and whether it starts an encounter."""
-        candidates = self._paragraph_cues(doc)
+        candidates = self._paragraph_cues(doc, lay)
         if not candidates:
             return []
         decisions = [Decision(candidates[0], 0.0, ("record_start",), True)]
@@ -326,7 +361,7 @@ class RulesDetector(Detector):
             # Spacing and a closed note before are not enough by themselves: the block itself must look
             # like the top of a document (a header, sub-header, title or opening section), or be set off
             # the way this record sets off its documents.
-            is_start = score >= self.threshold and c.line > block_end and (_clinical(c) or c.record_gap or c.separator)
+            is_start = score >= self.cue_threshold and c.line > block_end and (_clinical(c) or c.record_gap or c.separator)
             block_end = max(block_end, c.block[-1])
             if front_matter and (_clinical(c) or c.content_before > FRONT_MATTER_LINES):
                 # A records-release cover sheet or a page header before the first document: its lines
@@ -601,3 +636,29 @@ def _looks_split(previous: str, line: str) -> bool:
 
 
 _WANTS_DATE = re.compile(r"\b(?:" + cues._labels("signed", "on", "dated", "date", "authenticated", "at", "by") + r")\s*:?$", re.I)
+
+
+def record_layout(doc: DetectionInput) -> layout.Layout:
+    """The record's layout with the page furniture that the vocabulary recognises added to what
+    recurrence finds."""
+    lines = doc.lines.lines
+    known = [bool(line.strip()) and cues.is_furniture(line) for line in lines]
+    return layout.analyse(doc.lines, known)
+
+
+def _template_lines(lay: layout.Layout, blank: list[bool], rule: list[bool]) -> set[int]:
+    """Lines that start the way this record's documents start: their first characters (digits masked,
+    OCR folded) recur at least three times, mostly at the top of a paragraph. A header printed right
+    under the last line of the previous note is found by its template, whatever its words."""
+    keys = layout.recurrence_keys("\n".join(lay.lines))
+    tops: dict[str, list[bool]] = {}
+    content = lay.content
+    prev = -1
+    for i in content:
+        key = keys[i][:TEMPLATE_PREFIX]
+        if len(key) >= 4 and any(ch.isalpha() for ch in key):
+            opened = prev < 0 or any(blank[j] or rule[j] for j in range(prev + 1, i))
+            tops.setdefault(key, []).append(opened)
+        prev = i
+    template = {k for k, v in tops.items() if len(v) >= layout.MIN_REPEATS and sum(v) >= 0.5 * len(v)}
+    return {i for i in content if keys[i][:TEMPLATE_PREFIX] in template}

@@ -1,0 +1,307 @@
+"""Features of boundary candidates for the learned scorer: what an encounter start looks like in any format.
+
+Why: the rules' cues name the words of the formats they were written from; a new source's header says the
+same things in other words and layouts. Each candidate (the top of a block, as the rules detector finds
+it) is described by four kinds of evidence, none of which names a format:
+
+* the rules' own reading (their cues, score and decision, so known formats keep their precision);
+* the block's structure: label-value lines (any labels, any separator), cells, boxes, titles, how many
+  dates, a person's name with a credential, an organisation's name, line lengths and case;
+* recurrence inside the record: how often the block's shape recurs among candidates, how often those
+  recurrences carry a date and sit after a break (a header template), whether the line before is a
+  recurring closer (a signature template);
+* the dates: a new date after the current one, the same date, a date inside an admission-to-discharge
+  span printed earlier, and which way the record runs (oldest or newest first).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import defaultdict
+from datetime import date
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from pipeline import cues, layout
+from pipeline.dates import find_dates
+
+if TYPE_CHECKING:
+    from pipeline.detect.rules import Decision
+
+# Keep reasons of the rules' trace, each a feature (the names they add to a decision).
+KEEP_REASONS = (
+    "under_header", "hospital_day", "inside_stay", "addendum", "dates_undated_lead", "same_day_note",
+    "front_matter", "stay_reread", "undated_lead", "after_undated_lead", "under_note_top",
+)
+# Words that name a kind of visit (domain vocabulary, not one format's labels).
+VISIT_WORDS = re.compile(
+    r"\b(?:visit|encounter|consult\w*|admission|admit\w*|follow[- ]?up|check[- ]?up|appointment|tele\w+|phone|"
+    r"video|virtual|emergency|urgent|procedure|surgery|surgical|inpatient|outpatient|office|exam\w*|imaging|"
+    r"radiology|lab\w*|ED|ER|observation|discharge\w*|stay|hospitali[sz]ation)\b",
+    re.I,
+)
+_HEADING = re.compile(r"^\s*(?:#+\s*)?[A-Z][A-Za-z /&'()-]{1,45}:\s*(?:$|\S)")
+# Longest span of days an admission-to-discharge pair in one header block may cover.
+SPAN_DAYS = 120
+
+FEATURES: tuple[str, ...] = (
+    # the rules' reading
+    "r_score", "r_start", *(f"r_keep_{k}" for k in KEEP_REASONS),
+    "r_enc_header", "r_note_header", "r_bare_date", "r_note_title", "r_strong_opening", "r_weak_opening",
+    "r_after_signature", "r_after_closing", "r_after_next_visit", "r_false_cue", "r_closes_note",
+    "r_after_closing_section", "r_continues_stay", "r_addendum", "r_split_line", "r_opens_stay",
+    "r_discharge_note", "r_record_gap", "r_has_date", "r_admitted", "r_discharge_by",
+    # the break before
+    "gap", "separator", "page_break", "first", "prev_closer", "prev_ends_sentence", "prev_len", "prev_short",
+    # the block
+    "blk_lines", "blk_boxed", "blk_lv_frac", "blk_lv_pairs", "blk_cells", "blk_mean_len", "blk_max_len",
+    "blk_sentence_frac", "blk_upper", "blk_title_first", "blk_markdown", "blk_dates", "blk_date_first",
+    "blk_time", "blk_span", "blk_span_days", "blk_person", "blk_org", "blk_visit_word", "blk_digit_frac",
+    "first_len", "first_words", "first_digit", "first_pipe", "first_colon", "first_indent",
+    "next_heading", "next_gap",
+    # recurrence in the record
+    "rec_top", "rec_block", "rec_dated", "rec_break", "rec_distinct_dates", "rec_template", "rec_rank",
+    # dates
+    "d_has", "d_delta", "d_same", "d_in_span", "d_direction", "d_delta_dir", "d_lines_since",
+    # position
+    "pos_rel", "content_before",
+)
+INDEX = {name: k for k, name in enumerate(FEATURES)}
+
+
+class _Block:
+    """The text facts of one candidate's block."""
+
+    __slots__ = ("text_lines", "dates", "span", "top_shape", "block_shape", "breaks", "header_like", "row")
+
+    def __init__(self) -> None:
+        self.text_lines: list[str] = []
+        self.dates: list[date] = []
+        self.span: tuple[date, date] | None = None
+        self.top_shape = ""
+        self.block_shape = ""
+        self.breaks = False
+        self.header_like = False
+
+
+def candidate_matrix(lay: layout.Layout, decisions: list[Decision]) -> np.ndarray:
+    """One row of FEATURES per decision of the rules' trace (the first decision is the record start)."""
+    lines, n = lay.lines, len(lay.lines)
+    content = lay.content
+    closers = lay.closers
+    rows = np.zeros((len(decisions), len(FEATURES)), dtype=np.float32)
+    blocks = [_Block() for _ in decisions]
+    tops = []
+    block_lines_all: list[list[int]] = []
+    for d, b in zip(decisions, blocks, strict=True):
+        text_idx = [j for j in d.cues.block if not (lay.rule[j] or lay.furniture[j] or lay.blank[j])] or [d.cues.line]
+        block_lines_all.append(text_idx[:4])
+        tops.append(text_idx[0])
+    shapes_needed = sorted({j for idx in block_lines_all for j in idx})
+    prevs = []
+    for d in decisions:
+        k = d.cues.content_before
+        prevs.append(content[k - 1] if 0 < k <= len(content) else None)
+    lay.shapes(shapes_needed + [p for p in prevs if p is not None])
+
+    for r, (d, b, idx, prev) in enumerate(zip(decisions, blocks, block_lines_all, prevs, strict=True)):
+        c = d.cues
+        row = rows[r]
+        b.text_lines = [layout.unbox(lines[j]) for j in idx]
+        b.top_shape = lay.shape(idx[0])
+        b.block_shape = "/".join(lay.shape(j) for j in idx)
+        # the rules' reading
+        row[INDEX["r_score"]] = d.score
+        row[INDEX["r_start"]] = d.start
+        for name in d.names:
+            key = f"r_keep_{name}"
+            if key in INDEX:
+                row[INDEX[key]] = 1.0
+        row[INDEX["r_enc_header"]] = c.encounter_header is not None
+        row[INDEX["r_note_header"]] = c.note_header is not None
+        row[INDEX["r_bare_date"]] = c.note_header == "bare_date"
+        row[INDEX["r_note_title"]] = "note_title" in c.titles
+        row[INDEX["r_strong_opening"]] = "strong_opening" in c.titles
+        row[INDEX["r_weak_opening"]] = "weak_opening" in c.titles
+        for name in ("after_signature", "after_closing", "after_next_visit", "false_cue", "closes_note",
+                     "after_closing_section", "continues_stay", "addendum", "split_line", "opens_stay",
+                     "discharge_note", "record_gap"):
+            row[INDEX[f"r_{name}"]] = bool(getattr(c, name))
+        row[INDEX["r_has_date"]] = c.date is not None
+        row[INDEX["r_admitted"]] = c.admitted is not None
+        row[INDEX["r_discharge_by"]] = c.discharge_by is not None
+        # the break before
+        first = r == 0
+        row[INDEX["gap"]] = 6 if first else min(c.gap, 5)
+        row[INDEX["separator"]] = c.separator
+        row[INDEX["first"]] = first
+        if prev is not None:
+            between = range(prev + 1, c.line)
+            row[INDEX["page_break"]] = any(lay.furniture[j] for j in between)
+            prev_text = lines[prev]
+            row[INDEX["prev_closer"]] = lay.shape(prev) in closers
+            row[INDEX["prev_ends_sentence"]] = layout.ends_sentence(prev_text)
+            row[INDEX["prev_len"]] = min(len(prev_text), 300) / 100
+            row[INDEX["prev_short"]] = len(prev_text.strip()) < 40
+        # the block
+        _block_features(row, b, lines, idx, c.block, lay)
+        after = (c.block[-1] if c.block else c.line) + 1
+        while after < n and (lay.furniture[after] or lay.rule[after]):
+            after += 1
+        gap_after = 0
+        while after < n and lay.blank[after]:
+            gap_after += 1
+            after += 1
+        row[INDEX["next_gap"]] = min(gap_after, 3)
+        row[INDEX["next_heading"]] = after < n and bool(_HEADING.match(lines[after]))
+        b.breaks = first or c.gap > 0 or c.separator or c.after_signature or row[INDEX["prev_closer"]] > 0 or c.line != idx[0]
+        row[INDEX["pos_rel"]] = c.line / max(n, 1)
+        row[INDEX["content_before"]] = math.log1p(c.content_before)
+    _recurrence_features(rows, blocks)
+    _date_features(rows, blocks, decisions)
+    return rows
+
+
+def _block_features(row: np.ndarray, b: _Block, lines: list[str], idx: list[int], block: tuple[int, ...], lay: layout.Layout) -> None:
+    text_lines = b.text_lines
+    first = text_lines[0] if text_lines else ""
+    pairs = [layout.label_value_pairs(t) for t in text_lines]
+    k = len(text_lines) or 1
+    row[INDEX["blk_lines"]] = len(text_lines)
+    row[INDEX["blk_boxed"]] = any(lay.rule[j] for j in block) or any(layout.boxed(lines[j]) for j in idx)
+    row[INDEX["blk_lv_frac"]] = sum(1 for p in pairs if p) / k
+    row[INDEX["blk_lv_pairs"]] = min(sum(pairs), 8)
+    row[INDEX["blk_cells"]] = min(max((layout.cells(lines[j]) for j in idx), default=0), 8)
+    lengths = [len(t) for t in text_lines] or [0]
+    row[INDEX["blk_mean_len"]] = min(sum(lengths) / k, 300) / 100
+    row[INDEX["blk_max_len"]] = min(max(lengths), 300) / 100
+    row[INDEX["blk_sentence_frac"]] = sum(1 for t in text_lines if layout.ends_sentence(t)) / k
+    letters = [ch for ch in first if ch.isalpha()]
+    row[INDEX["blk_upper"]] = sum(ch.isupper() for ch in letters) / len(letters) if letters else 0.0
+    words = first.split()
+    row[INDEX["blk_title_first"]] = (
+        0 < len(words) <= 6 and not any(ch.isdigit() for ch in first) and not layout.ends_sentence(first) and ":" not in first
+    )
+    row[INDEX["blk_markdown"]] = first.lstrip().startswith(("#", "**", "__"))
+    joined = "\n".join(text_lines)
+    fixed = layout.ocr_digits(joined)
+    mentions = list(find_dates(fixed))
+    if not mentions and ("|" in fixed or "^" in fixed):
+        mentions = list(find_dates(fixed, compact=True))
+    dates = [m.value for m in mentions]
+    b.dates = dates
+    row[INDEX["blk_dates"]] = min(len(dates), 4)
+    first_end = len(text_lines[0]) if text_lines else 0
+    row[INDEX["blk_date_first"]] = bool(mentions) and mentions[0].start <= first_end
+    row[INDEX["blk_time"]] = bool(layout._TIME.search(joined))
+    span = _span(dates)
+    b.span = span
+    row[INDEX["blk_span"]] = span is not None and span[1] > span[0]
+    row[INDEX["blk_span_days"]] = math.log1p((span[1] - span[0]).days) if span else 0.0
+    row[INDEX["blk_person"]] = bool(layout.PERSON.search(joined))
+    row[INDEX["blk_org"]] = bool(layout.ORGANISATION.search(joined))
+    row[INDEX["blk_visit_word"]] = bool(VISIT_WORDS.search(joined))
+    chars = sum(lengths) or 1
+    row[INDEX["blk_digit_frac"]] = sum(ch.isdigit() for ch in joined) / chars
+    row[INDEX["first_len"]] = min(len(first), 300) / 100
+    row[INDEX["first_words"]] = min(len(words), 30)
+    row[INDEX["first_digit"]] = first[:1].isdigit()
+    row[INDEX["first_pipe"]] = "|" in first or "│" in first
+    row[INDEX["first_colon"]] = ":" in first
+    raw = lines[idx[0]] if idx else ""
+    row[INDEX["first_indent"]] = min(len(raw) - len(raw.lstrip()), 8)
+    b.header_like = bool(dates) and (
+        row[INDEX["blk_lv_frac"]] >= 0.5 or row[INDEX["blk_cells"]] >= 3 or row[INDEX["blk_boxed"]] > 0 or row[INDEX["r_enc_header"]] > 0
+        or row[INDEX["r_note_header"]] > 0 or (row[INDEX["blk_date_first"]] > 0 and len(first) < 100)
+    )
+
+
+def _span(dates: list[date]) -> tuple[date, date] | None:
+    """An admission-to-discharge pair: the first date and a later one within SPAN_DAYS (or the same day
+    printed twice, as outpatient arrival and departure)."""
+    if len(dates) < 2:
+        return None
+    start = dates[0]
+    for later in dates[1:]:
+        if 0 <= (later - start).days <= SPAN_DAYS:
+            return start, later
+    return None
+
+
+def _recurrence_features(rows: np.ndarray, blocks: list[_Block]) -> None:
+    by_top: dict[str, list[int]] = defaultdict(list)
+    by_block: dict[str, int] = defaultdict(int)
+    for r, b in enumerate(blocks):
+        by_top[b.top_shape].append(r)
+        by_block[b.block_shape] += 1
+    template_sizes = []
+    stats: dict[str, tuple[float, float, float]] = {}
+    for shape, members in by_top.items():
+        dated = [blocks[r].dates[0] for r in members if blocks[r].dates]
+        breaks = sum(1 for r in members if blocks[r].breaks)
+        stats[shape] = (len(dated) / len(members), breaks / len(members), len(set(dated)) / len(members))
+        if len(members) >= layout.MIN_REPEATS and stats[shape][0] >= 0.7 and stats[shape][1] >= 0.6:
+            template_sizes.append((len(members), shape))
+    top_templates = {shape for _, shape in sorted(template_sizes, reverse=True)[:2]}
+    for r, b in enumerate(blocks):
+        members = by_top[b.top_shape]
+        dated, breaks, distinct = stats[b.top_shape]
+        row = rows[r]
+        row[INDEX["rec_top"]] = math.log1p(len(members) - 1)
+        row[INDEX["rec_block"]] = math.log1p(by_block[b.block_shape] - 1)
+        row[INDEX["rec_dated"]] = dated
+        row[INDEX["rec_break"]] = breaks
+        row[INDEX["rec_distinct_dates"]] = distinct
+        row[INDEX["rec_template"]] = len(members) >= layout.MIN_REPEATS and dated >= 0.7 and breaks >= 0.6
+        row[INDEX["rec_rank"]] = b.top_shape in top_templates
+
+
+def _date_features(rows: np.ndarray, blocks: list[_Block], decisions: list[Decision]) -> None:
+    header_dates = [b.dates[0] for b in blocks if b.header_like and b.dates]
+    ups = sum(1 for a, c in zip(header_dates, header_dates[1:]) if c > a)
+    downs = sum(1 for a, c in zip(header_dates, header_dates[1:]) if c < a)
+    direction = 0 if ups == downs else (1 if ups > downs else -1)
+    last: date | None = None
+    last_line = 0
+    span: tuple[date, date] | None = None
+    for r, (b, d) in enumerate(zip(blocks, decisions, strict=True)):
+        row = rows[r]
+        row[INDEX["d_direction"]] = direction
+        when = b.dates[0] if b.dates else None
+        row[INDEX["d_has"]] = when is not None
+        if when is not None and last is not None:
+            delta = (when - last).days
+            row[INDEX["d_delta"]] = math.copysign(math.log1p(abs(delta)), delta)
+            row[INDEX["d_same"]] = delta == 0
+            row[INDEX["d_delta_dir"]] = row[INDEX["d_delta"]] * direction
+        if when is not None and span is not None and b.span is None and span[0] <= when <= span[1]:
+            row[INDEX["d_in_span"]] = 1.0
+        row[INDEX["d_lines_since"]] = math.log1p(max(0, d.cues.content_before - last_line))
+        if b.header_like and when is not None:
+            last, last_line = when, d.cues.content_before
+            if b.span is not None:
+                span = b.span
+            elif span is not None and not (span[0] <= when <= span[1]):
+                span = None
+
+
+# Structural features named in a boundary's cues when they are present (the rules' cue names come first).
+_EXPLAINED = (
+    ("rec_template", "template"), ("blk_boxed", "boxed"), ("blk_span", "date_span"), ("d_in_span", "inside_span"),
+    ("blk_person", "person"), ("blk_org", "organisation"), ("prev_closer", "after_closer"), ("page_break", "page_break"),
+    ("d_same", "same_date"),
+)
+
+
+def explain(decision: Decision, row: np.ndarray) -> tuple[str, ...]:
+    """The cues behind a candidate, for people: the rules' cue names, the block's structure and the
+    date's relation to the encounter before."""
+    names = list(decision.names)
+    if row[INDEX["blk_lv_frac"]] >= 0.5:
+        names.append("label_value_block")
+    names += [label for feature, label in _EXPLAINED if row[INDEX[feature]] > 0]
+    if row[INDEX["d_delta_dir"]] > 0:
+        names.append("new_date")
+    return tuple(dict.fromkeys(names))
