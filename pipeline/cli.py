@@ -9,6 +9,7 @@ so the other commands start fast and ``pipeline`` itself holds no Prefect import
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -81,6 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", type=Path, metavar="FILE", help="also write the figures as JSON")
     evaluate.add_argument("--errors", type=int, default=0, metavar="N", help="list the N worst boundary misses with context")
     evaluate.add_argument("--no-baselines", action="store_true", help="skip the baselines (TextTiling is slow on big corpora)")
+    evaluate.add_argument("--detect", action="store_true", help="run the detector and extractor on the gold's records in this "
+                          "process (no run, no catalog) and also report how well its boundary probabilities are calibrated")
+    evaluate.add_argument("--detector", default="rules", help="with --detect: the detector (default: rules)")
+    evaluate.add_argument("--scorer", help="with --detect: the rules detector's scorer file, or 'none' for the hand-weighted cues")
+    evaluate.add_argument("--by", action="append", default=[], metavar="KEY",
+                          help="also report slices by this gold key, e.g. family, group or style (repeatable)")
+    evaluate.add_argument("--jobs", type=int, default=2, help="with --detect: worker processes (default 2)")
 
     manifest = sub.add_parser("manifest", help="show or verify a run's manifest")
     manifest.add_argument("action", choices=["show", "verify"])
@@ -182,7 +190,20 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if not args.gold.is_file():
         raise UsageError(f"gold file {args.gold} does not exist")
     gold = evaluation.load_jsonl(args.gold)
-    if args.pred:
+    calibration = None
+    if args.detect:
+        from pipeline.offline import predict_files
+
+        records_dir = args.gold.parent / "records"
+        texts_missing = [g["record"] for g in gold if not (records_dir / g["record"]).is_file()]
+        if texts_missing:
+            raise UsageError(f"record {texts_missing[0]} of the gold file is not in {records_dir}")
+        params = {"scorer": args.scorer} if args.scorer else {}
+        predictions = predict_files(((records_dir / g["record"], g["record"]) for g in gold), args.detector, params, args.jobs)
+        pred = [p.corpus_entry() for p in predictions]
+        texts = {p.record: p.text for p in predictions}
+        calibration = evaluation.calibration(gold, predictions, texts)
+    elif args.pred:
         pred = evaluation.load_jsonl(args.pred)
         texts = _corpus_texts(args.gold.parent / "records", gold)
     elif args.out:
@@ -194,14 +215,19 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             stored = document_texts(catalog, args.run)
         texts = _match_texts(gold, stored, args.gold.parent / "records")
     else:
-        raise UsageError("evaluate needs --out OUT (a run) or --pred PRED.jsonl")
-    systems = {"chartsift": evaluation.score(gold, pred, texts)}
+        raise UsageError("evaluate needs --out OUT (a run), --pred PRED.jsonl or --detect")
+    systems = {"chartsift": evaluation.score(gold, pred, texts, args.by)}
     if not args.no_baselines:
         for name in ("date-split", "texttiling"):
-            systems[name] = evaluation.score(gold, predict(name, texts), texts)
+            systems[name] = evaluation.score(gold, predict(name, texts), texts, args.by)
     print(evaluation.render_table(systems))
+    if calibration:
+        print(calibration.render())
     if args.json:
-        args.json.write_text(json.dumps(evaluation.to_json(systems), indent=2), encoding="utf-8")
+        figures = evaluation.to_json(systems)
+        if calibration:
+            figures["calibration"] = dataclasses.asdict(calibration)
+        args.json.write_text(json.dumps(figures, indent=2), encoding="utf-8")
         print(f"wrote {args.json}", file=sys.stderr)
     if args.errors:
         print(evaluation.worst_errors(gold, pred, texts, args.errors))

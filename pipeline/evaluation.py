@@ -57,6 +57,7 @@ from dataclasses import asdict, dataclass, fields
 from functools import reduce
 from itertools import accumulate
 from pathlib import Path
+from typing import Any
 
 from pipeline.errors import InputError
 from pipeline.text import LineIndex
@@ -178,11 +179,12 @@ class _Record:
     pred_boundaries: list[int]
 
 
-def score(gold: list[dict], pred: list[dict], texts: Mapping[str, str]) -> dict[str, SliceScores]:
+def score(gold: list[dict], pred: list[dict], texts: Mapping[str, str], by: Iterable[str] = ()) -> dict[str, SliceScores]:
     """Score ``pred`` against ``gold``; ``texts`` is keyed by gold "record".
 
     Returns slice name -> scores, ordered: per variant, per source, per
-    source/variant (each sorted by name), then "all".
+    source/variant, per value of each gold key in ``by`` ("family=G2-07",
+    and "family/variant=G2-07/hard"), each sorted by name, then "all".
     """
     counts = [(rec.gold, _count(rec)) for rec in _align(gold, pred, texts)]
     keys: list[Callable[[dict], str | None]] = [
@@ -190,6 +192,9 @@ def score(gold: list[dict], pred: list[dict], texts: Mapping[str, str]) -> dict[
         lambda g: g.get("source"),
         lambda g: f"{g['source']}/{g['variant']}" if g.get("source") and g.get("variant") else None,
     ]
+    for key in by:
+        keys.append(lambda g, key=key: f"{key}={g[key]}" if g.get(key) is not None else None)
+        keys.append(lambda g, key=key: f"{key}/variant={g[key]}/{g['variant']}" if g.get(key) is not None and g.get("variant") else None)
     slices: dict[str, SliceScores] = {}
     for key in keys:
         groups: dict[str, _Counts] = {}
@@ -289,6 +294,95 @@ def worst_errors(
             + _context(rec, line, context_lines)
         )
     return "\n".join(blocks) if blocks else "no boundary errors\n"
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """How far a detector's boundary probabilities can be trusted, on a scored corpus.
+
+    * ``boundary_ece``: expected calibration error of the stated boundaries (probability against
+      "a gold encounter starts within 2 lines");
+    * ``candidate_ece``: the same over every candidate the detector weighed;
+    * ``least_confident_fp_share``: the share of the spurious boundaries that sit among the 10% of
+      stated boundaries with the lowest probability;
+    * ``least_confident_error_share``: the share of wrong decisions (spurious boundaries, and gold
+      starts on a candidate that was passed over) among the 10% of candidate decisions nearest a coin
+      toss (confidence ``max(p, 1 - p)``).
+    """
+
+    boundaries: int
+    boundary_ece: float | None
+    false_positives: int
+    least_confident_fp_share: float | None
+    candidates: int
+    candidate_ece: float | None
+    errors: int
+    least_confident_error_share: float | None
+
+    def render(self) -> str:
+        return (
+            f"calibration: {self.boundaries} boundaries, ECE {_fmt(self.boundary_ece)}; "
+            f"{self.false_positives} spurious, {_fmt(self.least_confident_fp_share)} of them in the 10% least confident; "
+            f"{self.candidates} candidates, ECE {_fmt(self.candidate_ece)}; {self.errors} wrong decisions, "
+            f"{_fmt(self.least_confident_error_share)} of them in the 10% least confident\n"
+        )
+
+
+LEAST_CONFIDENT = 0.10
+ECE_BINS = 10
+
+
+def expected_calibration_error(probabilities: Iterable[float], outcomes: Iterable[bool], bins: int = ECE_BINS) -> float | None:
+    """Mean |mean probability - observed rate| over equal-width probability bins, weighted by size."""
+    pairs = list(zip(probabilities, outcomes))
+    if not pairs:
+        return None
+    sums: dict[int, list[float]] = {}
+    for p, outcome in pairs:
+        b = min(int(p * bins), bins - 1)
+        acc = sums.setdefault(b, [0, 0.0, 0.0])
+        acc[0] += 1
+        acc[1] += p
+        acc[2] += bool(outcome)
+    return sum(abs(p_sum - hits) for _, p_sum, hits in sums.values()) / len(pairs)
+
+
+def calibration(gold: list[dict], predictions: Iterable[Any], texts: Mapping[str, str], threshold: float = 0.5) -> Calibration:
+    """Calibration of ``predictions`` (objects with ``record``, ``encounters`` carrying a
+    ``probability`` and ``candidates`` of ``(line, probability)``; see ``pipeline.offline``)."""
+    by_record = {p.record: p for p in predictions}
+    stated: list[tuple[float, bool]] = []
+    decisions: list[tuple[float, bool, bool]] = []  # (probability, outcome, wrong)
+    for g in gold:
+        pred = by_record.get(g["record"])
+        if pred is None:
+            continue
+        lines = LineIndex(texts[g["record"]])
+        gold_lines = _boundaries(g["encounters"], lines)
+        stated_lines = {lines.line_of(e["start"]): e.get("probability") for e in pred.encounters[1:]}
+        for line, p in stated_lines.items():
+            if p is not None:
+                stated.append((p, _distance(line, gold_lines) <= NEAR_TOLERANCE))
+        chosen = sorted(stated_lines)
+        for c in pred.candidates:
+            near_gold = _distance(c.line, gold_lines) <= NEAR_TOLERANCE
+            said = c.probability >= threshold
+            wrong = (said and not near_gold) or (not said and c.line in set(gold_lines) and _distance(c.line, chosen) > NEAR_TOLERANCE)
+            decisions.append((c.probability, near_gold, wrong))
+    false_positives = sum(1 for _, hit in stated if not hit)
+    least = sorted(stated)[: max(1, round(LEAST_CONFIDENT * len(stated)))] if stated else []
+    errors = sum(1 for *_, wrong in decisions if wrong)
+    unsure = sorted(decisions, key=lambda d: max(d[0], 1 - d[0]))[: max(1, round(LEAST_CONFIDENT * len(decisions)))] if decisions else []
+    return Calibration(
+        boundaries=len(stated),
+        boundary_ece=expected_calibration_error(*zip(*stated)) if stated else None,
+        false_positives=false_positives,
+        least_confident_fp_share=sum(1 for _, hit in least if not hit) / false_positives if false_positives else None,
+        candidates=len(decisions),
+        candidate_ece=expected_calibration_error([d[0] for d in decisions], [d[1] for d in decisions]) if decisions else None,
+        errors=errors,
+        least_confident_error_share=sum(1 for *_, wrong in unsure if wrong) / errors if errors else None,
+    )
 
 
 def _fmt(value: float | None) -> str:

@@ -190,6 +190,7 @@ class Layout:
     demand (in batches): only candidate blocks and paragraph ends need one."""
 
     lines: list[str]
+    keys: list[str]  # recurrence keys (see recurrence_keys)
     blank: list[bool]
     rule: list[bool]
     furniture: list[bool]
@@ -222,20 +223,14 @@ class Layout:
 
     @cached_property
     def closers(self) -> frozenset[str]:
-        """Shapes that close notes in this record: they recur, carry a date, a time or a capitals word
-        (a credential), and are mostly the last line of a paragraph."""
-        content = self.content
-        candidates = [i for i in content if len(self.lines[i]) < 200]
-        counts: dict[str, list[int]] = defaultdict(list)
-        for i, shape in zip(candidates, self.shapes(candidates), strict=True):
+        """Shapes that close notes in this record: the last line of at least three paragraphs, with a
+        date, a time or a capitals word (a credential) in it."""
+        ends = [i for i in self.paragraph_ends if len(self.lines[i]) < 200]
+        counts: dict[str, int] = defaultdict(int)
+        for shape in self.shapes(ends):
             if len(shape) >= 4 and any(ch in shape for ch in "DTU"):
-                counts[shape].append(i)
-        ends = self.paragraph_ends
-        return frozenset(
-            shape
-            for shape, members in counts.items()
-            if len(members) >= MIN_REPEATS and sum(1 for i in members if i in ends) >= 0.6 * len(members)
-        )
+                counts[shape] += 1
+        return frozenset(shape for shape, count in counts.items() if count >= MIN_REPEATS)
 
 
 def analyse(lines: LineIndex, known_furniture: list[bool] | None = None) -> Layout:
@@ -243,10 +238,11 @@ def analyse(lines: LineIndex, known_furniture: list[bool] | None = None) -> Layo
     text_lines = lines.lines
     blank = [not line.strip() for line in text_lines]
     rule = [not blank[i] and is_rule(line) for i, line in enumerate(text_lines)]
-    furniture = recurring_furniture(text_lines, blank, recurrence_keys(lines.text))
+    keys = recurrence_keys(lines.text)[: len(text_lines)]
+    furniture = recurring_furniture(text_lines, blank, keys)
     if known_furniture:
         furniture = [a or b for a, b in zip(furniture, known_furniture, strict=True)]
-    return Layout(text_lines, blank, rule, furniture)
+    return Layout(text_lines, keys, blank, rule, furniture)
 
 
 def recurring_furniture(lines: list[str], blank: list[bool], keys: list[str]) -> list[bool]:

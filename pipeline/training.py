@@ -11,9 +11,8 @@ predictions to the labels is the calibration.
 
 from __future__ import annotations
 
-import math
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -25,7 +24,7 @@ from pipeline.detect.base import DetectionInput
 from pipeline.detect.features import FEATURES, candidate_matrix
 from pipeline.detect.rules import RulesDetector, record_layout
 from pipeline.detect.scorer import BoundaryScorer, ScorerCard
-from pipeline.evaluation import load_jsonl
+from pipeline.evaluation import expected_calibration_error
 from pipeline.text import LineIndex
 
 Progress = Callable[[str], None]
@@ -168,21 +167,6 @@ def _folds(groups: np.ndarray, folds: int) -> list[list[str]]:
 def _log_loss(labels: np.ndarray, p: np.ndarray) -> float:
     p = np.clip(p, 1e-6, 1 - 1e-6)
     return float(-np.mean(labels * np.log(p) + (1 - labels) * np.log(1 - p)))
-
-
-def expected_calibration_error(p: Iterable[float], outcome: Iterable[int], bins: int = 10) -> float:
-    """Mean |confidence - accuracy| over ``bins`` equal-width probability bins, weighted by bin size."""
-    p = np.asarray(list(p), dtype=float)
-    outcome = np.asarray(list(outcome), dtype=float)
-    if len(p) == 0:
-        return math.nan
-    index = np.minimum((p * bins).astype(int), bins - 1)
-    total = 0.0
-    for b in range(bins):
-        mask = index == b
-        if mask.any():
-            total += mask.sum() * abs(p[mask].mean() - outcome[mask].mean())
-    return total / len(p)
 
 
 def train(recipe: TrainingRecipe, out: Path, jobs: int = 2, progress: Progress | None = None) -> ScorerCard:

@@ -70,6 +70,14 @@ class DetectionInput:
 
 
 @dataclass(frozen=True)
+class ScoredCandidate:
+    """A line the detector weighed as an encounter start, and the probability it gave it."""
+
+    line: int
+    probability: float
+
+
+@dataclass(frozen=True)
 class Detection:
     """A detector's answer for one document, with how it was obtained."""
 
@@ -77,6 +85,8 @@ class Detection:
     sandbox_level: str | None = None
     fallback_reason: str | None = None  # why the answer is the rules fallback, when it is
     dropped_evidence: int = 0
+    candidates: tuple[ScoredCandidate, ...] = ()  # every candidate weighed, when the detector scores them
+    review_reasons: tuple[str, ...] = ()  # why a person should look at this record (empty: no reason)
 
 
 class Detector(ABC):

@@ -20,7 +20,7 @@ import math
 import re
 from collections import defaultdict
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -42,7 +42,10 @@ VISIT_WORDS = re.compile(
     r"radiology|lab\w*|ED|ER|observation|discharge\w*|stay|hospitali[sz]ation)\b",
     re.I,
 )
+_NO_DIGITS = str.maketrans("", "", "0123456789")
 _HEADING = re.compile(r"^\s*(?:#+\s*)?[A-Z][A-Za-z /&'()-]{1,45}:\s*(?:$|\S)")
+# Characters of a block line that its features read (a header line is short; prose is cut).
+BLOCK_LINE_CHARS = 200
 # Longest span of days an admission-to-discharge pair in one header block may cover.
 SPAN_DAYS = 120
 
@@ -109,7 +112,7 @@ def candidate_matrix(lay: layout.Layout, decisions: list[Decision]) -> np.ndarra
     for r, (d, b, idx, prev) in enumerate(zip(decisions, blocks, block_lines_all, prevs, strict=True)):
         c = d.cues
         row = rows[r]
-        b.text_lines = [layout.unbox(lines[j]) for j in idx]
+        b.text_lines = [layout.unbox(lines[j][:BLOCK_LINE_CHARS]) for j in idx]
         b.top_shape = lay.shape(idx[0])
         b.block_shape = "/".join(lay.shape(j) for j in idx)
         # the rules' reading
@@ -173,7 +176,7 @@ def _block_features(row: np.ndarray, b: _Block, lines: list[str], idx: list[int]
     row[INDEX["blk_boxed"]] = any(lay.rule[j] for j in block) or any(layout.boxed(lines[j]) for j in idx)
     row[INDEX["blk_lv_frac"]] = sum(1 for p in pairs if p) / k
     row[INDEX["blk_lv_pairs"]] = min(sum(pairs), 8)
-    row[INDEX["blk_cells"]] = min(max((layout.cells(lines[j]) for j in idx), default=0), 8)
+    row[INDEX["blk_cells"]] = min(max((layout.cells(t) for t in text_lines), default=0), 8)
     lengths = [len(t) for t in text_lines] or [0]
     row[INDEX["blk_mean_len"]] = min(sum(lengths) / k, 300) / 100
     row[INDEX["blk_max_len"]] = min(max(lengths), 300) / 100
@@ -204,7 +207,7 @@ def _block_features(row: np.ndarray, b: _Block, lines: list[str], idx: list[int]
     row[INDEX["blk_org"]] = bool(layout.ORGANISATION.search(joined))
     row[INDEX["blk_visit_word"]] = bool(VISIT_WORDS.search(joined))
     chars = sum(lengths) or 1
-    row[INDEX["blk_digit_frac"]] = sum(ch.isdigit() for ch in joined) / chars
+    row[INDEX["blk_digit_frac"]] = (len(joined) - len(joined.translate(_NO_DIGITS))) / chars
     row[INDEX["first_len"]] = min(len(first), 300) / 100
     row[INDEX["first_words"]] = min(len(words), 30)
     row[INDEX["first_digit"]] = first[:1].isdigit()
@@ -305,3 +308,29 @@ def explain(decision: Decision, row: np.ndarray) -> tuple[str, ...]:
     if row[INDEX["d_delta_dir"]] > 0:
         names.append("new_date")
     return tuple(dict.fromkeys(names))
+
+
+# A decision this close to a coin toss is uncertain.
+UNCERTAIN = (0.2, 0.8)
+# Dated header-like blocks left inside an encounter before the record is flagged.
+UNCLAIMED_DATES = 2
+# Characters per encounter above which a long record is suspiciously sparse.
+SPARSE_CHARS = 60_000
+
+
+def review_reasons(doc: Any, boundaries: list, rows: np.ndarray, probabilities: np.ndarray) -> tuple[str, ...]:
+    """Why a person should review a record's segmentation (counts only, never its text): decisions
+    close to a coin toss, dated header-like blocks that opened no encounter, too few encounters for the
+    record's length."""
+    reasons = []
+    uncertain = int(((probabilities >= UNCERTAIN[0]) & (probabilities < UNCERTAIN[1])).sum())
+    if uncertain:
+        reasons.append(f"{uncertain} boundary decision(s) with probability between {UNCERTAIN[0]} and {UNCERTAIN[1]}")
+    headerish = (rows[:, INDEX["blk_lv_frac"]] >= 0.5) | (rows[:, INDEX["rec_template"]] > 0) | (rows[:, INDEX["r_enc_header"]] > 0)
+    unclaimed = headerish & (rows[:, INDEX["d_delta"]] != 0) & (rows[:, INDEX["d_in_span"]] == 0) & (probabilities < 0.5)
+    if int(unclaimed.sum()) >= UNCLAIMED_DATES:
+        reasons.append(f"{int(unclaimed.sum())} dated header-like block(s) with a new date opened no encounter")
+    length = len(doc.text)
+    if length > 2 * SPARSE_CHARS and length / len(boundaries) > SPARSE_CHARS:
+        reasons.append(f"{len(boundaries)} encounter(s) for {length // 1000} KB")
+    return tuple(reasons)

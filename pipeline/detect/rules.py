@@ -33,8 +33,8 @@ from datetime import date, timedelta
 from typing import Any
 
 from pipeline import cues, layout
-from pipeline.detect.base import Detection, DetectionInput, Detector, EncounterBoundary, register
-from pipeline.detect.features import candidate_matrix, explain
+from pipeline.detect.base import Detection, DetectionInput, Detector, EncounterBoundary, ScoredCandidate, register
+from pipeline.detect.features import candidate_matrix, explain, review_reasons
 from pipeline.detect.scorer import load as load_scorer
 
 # Lines of a block inspected for header cues: header blocks are short.
@@ -336,7 +336,8 @@ class RulesDetector(Detector):
             if p >= self.threshold and d.cues.line > block_end:
                 boundaries.append(EncounterBoundary(doc.lines.starts[d.cues.line], d.cues.line, round(float(p), 4), explain(d, row)))
                 block_end = max(block_end, d.cues.block[-1] if d.cues.block else d.cues.line)
-        return Detection(boundaries)
+        candidates = tuple(ScoredCandidate(d.cues.line, round(float(p), 4)) for d, p in zip(decisions[1:], probabilities[1:], strict=True))
+        return Detection(boundaries, candidates=candidates, review_reasons=review_reasons(doc, boundaries, rows[1:], probabilities[1:]))
 
     def trace(self, doc: DetectionInput, lay: layout.Layout | None = None) -> list[Decision]:
         """Every candidate with its score, the cues behind it and whether it starts an encounter."""
@@ -650,7 +651,7 @@ def _template_lines(lay: layout.Layout, blank: list[bool], rule: list[bool]) -> 
     """Lines that start the way this record's documents start: their first characters (digits masked,
     OCR folded) recur at least three times, mostly at the top of a paragraph. A header printed right
     under the last line of the previous note is found by its template, whatever its words."""
-    keys = layout.recurrence_keys("\n".join(lay.lines))
+    keys = lay.keys
     tops: dict[str, list[bool]] = {}
     content = lay.content
     prev = -1

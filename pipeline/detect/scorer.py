@@ -66,7 +66,10 @@ class BoundaryScorer:
     def raw(self, rows: np.ndarray) -> np.ndarray:
         if len(rows) == 0:
             return np.zeros(0)
-        return self.model.predict_proba(rows)[:, 1]
+        # One record's candidates are a few hundred rows: OpenMP threads cost more than they save, and
+        # on a busy machine they spin against each other.
+        with _threadpools().limit(limits=1, user_api="openmp"):
+            return self.model.predict_proba(rows)[:, 1]
 
     def probabilities(self, rows: np.ndarray) -> np.ndarray:
         """Calibrated P(boundary) per row of FEATURES."""
@@ -84,6 +87,13 @@ class BoundaryScorer:
         self.card = ScorerCard(hashlib.sha256(data).hexdigest(), self.card.features, self.card.sklearn, self.card.recipe, self.card.metrics)
         card_path(path).write_text(self.card.to_json(), encoding="utf-8")
         return self.card
+
+
+@lru_cache(maxsize=1)
+def _threadpools() -> Any:
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
 
 
 def card_path(path: Path) -> Path:
