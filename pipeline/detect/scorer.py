@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zipfile
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -82,7 +83,7 @@ class BoundaryScorer:
         import skops.io as sio
 
         path.parent.mkdir(parents=True, exist_ok=True)
-        data = sio.dumps({"model": self.model, "calibrator": self.calibrator})
+        data = sio.dumps({"model": self.model, "calibrator": self.calibrator}, compression=zipfile.ZIP_DEFLATED, compresslevel=9)
         path.write_bytes(data)
         self.card = ScorerCard(hashlib.sha256(data).hexdigest(), self.card.features, self.card.sklearn, self.card.recipe, self.card.metrics)
         card_path(path).write_text(self.card.to_json(), encoding="utf-8")
