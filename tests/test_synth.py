@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.cli import main
 from pipeline.synth import (
     DATE_STYLES,
     FAMILIES,
@@ -354,3 +355,23 @@ def test_family_examples_print_the_familys_marks():
         assert lines and all(lines), f.id
         assert all(mark in "\n".join(lines) for mark in f.marks), f.id
 
+
+def test_cli_lists_and_selects_families(tmp_path, capsys):
+    assert main(["synth", "--list-families"]) == 0
+    listing = capsys.readouterr().out.splitlines()
+    assert len(listing) == len(FAMILIES) and listing[0].split()[:3] == ["G0-00", "0", "ascii_box"]
+    assert main(["synth", "--list-families", "--exclude-groups", "1,6"]) == 0
+    assert {line.split()[1] for line in capsys.readouterr().out.splitlines()} == {"0", "2", "3", "4", "5"}
+    assert main(["synth", "--out", str(tmp_path), "--records", "2", "--seed", "3", "--groups", "4",
+                 "--families", "G1-02"]) == 0
+    golds = [json.loads(line) for line in (tmp_path / "gold.jsonl").read_text().splitlines()]
+    assert {fid for g in golds for fid in g["families"]} <= {f.id for f in GRAMMAR if f.group == 4} | {"G1-02"}
+    with pytest.raises(SystemExit) as help_exit:
+        main(["synth", "--help"])
+    assert help_exit.value.code == 0
+    helped = " ".join(capsys.readouterr().out.split())
+    flags = ("--families ID,ID", "--groups G,G", "--exclude-groups G,G", "--list-families")
+    assert all(flag in helped for flag in flags)
+    assert main(["synth", "--out", str(tmp_path), "--records", "1", "--families", "G7-01"]) == 2
+    assert main(["synth", "--records", "1"]) == 2
+    capsys.readouterr()
