@@ -423,7 +423,7 @@ def _mark(f: Family, label: str) -> str:
         return _case(f, label) + ("\n" if label == f.labels[-1] else "  ")
     if f.separator in ("dots", "align", "colon_align"):
         return _prefix(f, label)[:len(_case(f, label)) + 2]
-    return _prefix(f, label).rstrip(" ") if f.separator not in ("space",) else _prefix(f, label)
+    return _prefix(f, label) if f.separator == "space" else _prefix(f, label).rstrip(" ")
 
 
 def _closing(f: Family, label: str) -> str:
