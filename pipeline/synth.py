@@ -2,8 +2,10 @@
 
 Why: the encounter-boundary detector has to be tested and tuned on long, messy records whose
 boundaries and fields are known exactly, and real charts can never be committed. This module
-invents a chart (patient, dated encounters, notes), renders it with a mix of EHR/fax/scan
-conventions, and computes the gold from the rendered lines themselves: every line knows its
+invents a chart (patient, dated encounters, notes), renders it with the conventions of a few source
+systems (header families: the 17 legacy formats here, 60 grammar families in pipeline.synth_families,
+so a detector can be trained on some families and measured on held-out ones), and computes the gold
+from the rendered lines themselves: every line knows its
 encounter, and every printed gold field (date, type, provider, facility) is a tagged,
 noise-protected segment. The "hard" variant (header removal, copy-forward, false date cues, OCR
 noise, pagination) edits that line structure before the text is assembled, so offsets and
@@ -22,12 +24,30 @@ import math
 import random
 import re
 import textwrap
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
+from itertools import product
 from pathlib import Path
 from typing import Callable, NamedTuple
 
-__all__ = ["generate_corpus", "generate_record"]
+from pipeline.synth_families import (
+    ACCOUNT_LAYOUTS,
+    DATE_STYLES,
+    DISTRACTOR_SLOTS,
+    GRAMMAR_FAMILIES,
+    GROUP_NAMES,
+    NOTE_DATE_STYLES,
+    Family,
+    Furniture,
+    fill,
+    fmt_date,
+    fmt_time,
+    render_header,
+)
+
+__all__ = ["DATE_STYLES", "FAMILIES", "Family", "family_example", "fmt_date", "generate_corpus", "generate_record",
+           "select_families"]
 
 VARIANTS = ("clean", "hard")
 
@@ -669,26 +689,6 @@ SEPARATORS = ("_" * 60, "-" * 48, "* * *", "=" * 40, "-" * 72, "_" * 32)
 # Printed segments, lines and the chart model
 # --------------------------------------------------------------------------------------------
 
-MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
-          "October", "November", "December")
-DATE_STYLES = ("mdy", "mdy_short", "iso", "dmon", "long", "abbr", "compact", "dmy")
-
-
-def fmt_date(d: date, style: str) -> str:
-    """Print a date in one of DATE_STYLES (locale-independent)."""
-    mon = MONTHS[d.month - 1]
-    return {
-        "mdy": f"{d.month:02d}/{d.day:02d}/{d.year}",
-        "mdy_short": f"{d.month}/{d.day}/{d.year % 100:02d}",
-        "iso": d.isoformat(),
-        "dmon": f"{d.day:02d}-{mon[:3].upper()}-{d.year}",
-        "long": f"{mon} {d.day}, {d.year}",
-        "abbr": f"{mon[:3]} {d.day}, {d.year}",
-        "compact": f"{d.year}{d.month:02d}{d.day:02d}",
-        "dmy": f"{d.day:02d} {mon[:3]} {d.year}",
-    }[style]
-
-
 class _Fixed(str):
     """Printed text that OCR noise and mid-line page splits never touch."""
 
@@ -733,8 +733,11 @@ def _size(lines: list[_Line]) -> int:
 
 @dataclass
 class _Block:
-    """A rendered encounter: header lines, notes (each ending with its separator) and tail gap."""
+    """A rendered encounter: header lines, notes (each ending with its separator) and tail gap;
+    `idx` is its chronological position, `family` the id of the family that printed its header."""
 
+    idx: int
+    family: str | None
     header: list[_Line]
     notes: list[list[_Line]]
     tail: list[_Line]
@@ -921,23 +924,54 @@ FORMAT_DATES = {
     "visit_with": ("long", "abbr", "mdy"), "title_first": ("mdy", "abbr", "dmy"), "title_date": ("dmy", "abbr", "iso"),
     "letterhead": ("mdy", "long"), "admission": ("mdy", "dmon", "long"), "exam": ("mdy", "iso", "dmon"),
 }
-SPECIAL_FORMATS = {"inpatient": "admission", "imaging": "exam", "lab": "exam"}
-GENERIC_FORMATS = tuple(f for f in FORMAT_DATES if f not in SPECIAL_FORMATS.values())
-SUB_STYLES = ("stamp", "bar", "labels", "bracket", "by", "title_date", "typed")
-SIG_STYLES = ("esig", "signed", "dictated", "document", "auth", "reviewed")
+SPECIAL_FORMATS = {"admission": ("inpatient",), "exam": ("imaging", "lab")}  # only for these categories
+# Legacy note sub-headers and signatures, as templates (see synth_families.fill); a legacy record uses 2 / 3.
+LEGACY_SUB_STYLES = (
+    "{date} {time}  {TITLE}  Author: {author}", "{title} | {date} {time} | {author}",
+    "NOTE TYPE: {title}\nDATE/TIME: {date} {time}\nAUTHOR: {author}", "[{date} {time}] {title} - {author}",
+    "{title} ({date} {time}) by {author}", "{TITLE}\nDate: {date}  Time: {time}",
+    "{type} - {title} - {date} {time} - {author}",
+)
+LEGACY_SIGNATURES = (
+    "Electronically signed by {author} on {date} at {time}", "Signed: {author} {date}",
+    "Dictated by: {author}\nD: {date} {time}  T: {date2} {time2}",
+    "This document has been electronically signed by {author}.", "{author}\nElectronically authenticated {date} {time}",
+    "Reviewed and electronically signed by {author} {date} {time}",
+)
+LEGACY_PAGE_HEADS = ("{LAST}, {FIRST} {mi} | MRN: {mrn} | DOB: {dob}",
+                     "Patient: {first} {last}    MRN: {mrn}    DOB: {dob}", "{last}, {first} (MRN {mrn}) DOB {dob}")
+LEGACY_PAGE_FOOTERS = (("Page {k} of {m}",), ("Printed on {printed} {at}", "Page {k} of {m}"),
+                       ("Printed on {printed} {at} by ROI_USER    Page {k} of {m}",),
+                       ("{last}, {first} - MRN {mrn}", "Page {k}/{m}"))
+LEGACY_FAX = "{printed} {at} FROM: {vendor} FAX {phone}   P.{k:03d}/{m:03d}"
+LEGACY_FURNITURE = tuple(Furniture(((LEGACY_FAX,) if fax else ()) + (head,), footers, style)
+                         for head, footers, fax, style in product(LEGACY_PAGE_HEADS, LEGACY_PAGE_FOOTERS, (False, True),
+                                                                  ("mdy", "iso", "mdy_short")))
+LEGACY_GROUP = 6
+FAMILIES: tuple[Family, ...] = GRAMMAR_FAMILIES + tuple(
+    Family(id=f"L-{name}", group=LEGACY_GROUP, layout="legacy", variant=name, sub_styles=LEGACY_SUB_STYLES,
+           sig_styles=LEGACY_SIGNATURES, furniture=LEGACY_FURNITURE, categories=SPECIAL_FORMATS.get(name, ()))
+    for name in FORMAT_DATES)
+FAMILY_BY_ID = {f.id: f for f in FAMILIES}
+GROUPS = {**GROUP_NAMES, LEGACY_GROUP: "legacy formats"}
 DISPOSITIONS = ("Home", "Home with services", "Subacute rehab")
 MED_LABELS = ("Medications", "Current Medications", "Outpatient Medications")
 MED_STYLES = ("dash", "num", "caps", "table", "sig")
 LAB_STYLES = ("fixed", "pipe", "colon")
+PAYERS = ("Medicare", "Medicaid", "Commercial PPO", "Commercial HMO", "Self-pay", "Workers Comp", "Medicare Advantage")
+UNITS = {"inpatient": ("4W", "5 East", "MedSurg 3", "Tele 6", "ICU 2", "Obs"), "ed": ("ED", "ED FT")}
+OUTPATIENT_UNITS = ("OP", "AMB", "CLIN")
 
 
 @dataclass
 class _Style:
-    """Record-level rendering choices (one record = one export from a few source systems)."""
+    """Record-level rendering choices (one record = one export mixing a few source systems)."""
 
-    formats: list[str | None]
-    date_styles: dict[str, str]
-    upper_labels: dict[str, bool]
+    families: list[Family | None]  # per encounter (chronological): the family printing its header
+    primary: Family
+    used: tuple[str, ...]  # ids: the primary, then the others in chronological order of first use
+    date_styles: dict[str, str]  # legacy format -> date style
+    upper_labels: dict[str, bool]  # legacy format -> upper-case labels
     body_date: str
     sub_date: str
     sig_date: str
@@ -952,34 +986,42 @@ class _Style:
     lab_style: str
 
 
-def _draw_style(rng: random.Random, chart: _Chart) -> _Style:
+def _draw_style(rng: random.Random, chart: _Chart, allowed: tuple[Family, ...]) -> _Style:
+    """A primary family for most headed encounters and 0-2 secondaries; legacy records also use the
+    admission/exam formats for their categories. Notes, signatures and furniture follow the primary."""
     n = len(chart.encounters)
-    primary = rng.choice(GENERIC_FORMATS)
-    secondary = rng.sample([f for f in GENERIC_FORMATS if f != primary], rng.randint(2, 4))
-    formats: list[str | None] = [None] * n
+    generic = [f for f in allowed if not f.categories]
+    primary = rng.choice(generic)
+    others = [f for f in generic if f is not primary]
+    secondary = rng.sample(others, min(len(others), rng.choice((0, 1, 1, 2))))
+    legacy = primary.layout == "legacy"
+    families: list[Family | None] = [None] * n
     headless = rng.sample(range(n), max(1, min(n // 4, math.ceil(rng.uniform(0.05, 0.25) * n))))
     rest = []
     for i, enc in enumerate(chart.encounters):
-        special = SPECIAL_FORMATS.get(enc.cat)
+        special = [f for f in allowed if enc.cat in f.categories] if legacy else []
         if i in headless:
             continue
         if special and rng.random() < 0.3:
-            formats[i] = special
+            families[i] = rng.choice(special)
         else:
             rest.append(i)
     primary_ids = rng.sample(rest, round(rng.uniform(0.68, 1.0) * len(rest)))
     for i in rest:
-        formats[i] = primary if i in primary_ids else rng.choice(secondary)
+        families[i] = primary if i in primary_ids or not secondary else rng.choice(secondary)
+    used = dict.fromkeys([primary.id] + [f.id for f in families if f])
     return _Style(
-        formats=formats,
+        families=families,
+        primary=primary,
+        used=tuple(used),
         date_styles={f: rng.choice(styles) for f, styles in FORMAT_DATES.items()},
         upper_labels={f: rng.random() < 0.6 for f in FORMAT_DATES},
         body_date=rng.choices(("mdy", "mdy_short", "iso", "dmon"), (60, 25, 8, 7))[0],
-        sub_date=rng.choice(("mdy", "mdy", "iso", "mdy_short", "dmon")),
-        sig_date=rng.choice(("mdy", "mdy", "mdy_short", "abbr")),
-        time_style=rng.choice(("24", "24c", "12")),
-        sub_styles=tuple(rng.sample(SUB_STYLES, 2)),
-        sig_styles=tuple(rng.sample(SIG_STYLES, 3)),
+        sub_date=rng.choice(("mdy", "mdy", "iso", "mdy_short", "dmon")) if legacy else primary.note_date,
+        sig_date=rng.choice(("mdy", "mdy", "mdy_short", "abbr")) if legacy else primary.note_date,
+        time_style=rng.choice(("24", "24c", "12")) if legacy else primary.time_style,
+        sub_styles=tuple(rng.sample(primary.sub_styles, 2)),
+        sig_styles=tuple(rng.sample(primary.sig_styles, min(3, len(primary.sig_styles)))),
         sig_rate=rng.uniform(0.45, 0.8),
         upper=rng.choice((0.15, 0.5, 0.85)),
         inline=rng.uniform(0.3, 0.8),
@@ -1003,18 +1045,24 @@ class _Ctx:
         return self.chart.encounters[self.idx]
 
     @property
-    def fmt(self) -> str | None:
-        return self.style.formats[self.idx]
+    def family(self) -> Family | None:
+        return self.style.families[self.idx]
 
-    def date(self, d: date, style: str | None = None) -> str:
-        printed = fmt_date(d, style or self.style.body_date)
+    @property
+    def fmt(self) -> str:
+        """The legacy format printing this encounter's header."""
+        return self.family.variant
+
+    def date(self, d: date, style: str | None = None, at: tuple[int, int] = (0, 0)) -> str:
+        printed = fmt_date(d, style or self.style.body_date, at)
         return _Field(printed, "date", d.isoformat()) if d == self.enc.start else _Fixed(printed)
 
     def hdate(self) -> str:
         return self.date(self.enc.start, self.style.date_styles[self.fmt])
 
-    def person(self, who: str) -> str:
-        return _Field(who, "provider", who) if who == self.enc.provider else _Fixed(who)
+    def person(self, who: str, upper: bool = False) -> str:
+        printed = who.upper() if upper else who
+        return _Field(printed, "provider", who) if who == self.enc.provider else _Fixed(printed)
 
     def place(self, where: str, upper: bool = False) -> str:
         printed = where.upper() if upper else where
@@ -1030,12 +1078,7 @@ class _Ctx:
         return self.clock(self.rng.randint(lo, hi))
 
     def clock(self, h: int) -> str:
-        m = self.rng.randrange(60)
-        if self.style.time_style == "24":
-            return f"{h:02d}:{m:02d}"
-        if self.style.time_style == "24c":
-            return f"{h:02d}{m:02d}"
-        return f"{(h - 1) % 12 + 1}:{m:02d} {'AM' if h < 12 else 'PM'}"
+        return fmt_time(h, self.rng.randrange(60), self.style.time_style)
 
 
 def _phone_number(rng: random.Random) -> str:
@@ -1179,6 +1222,48 @@ HEADERS: dict[str, Callable[[_Ctx], list[_Line]]] = {
 }
 
 
+def _distractor(c: _Ctx, slot: str, upper: bool, time_of_day: str) -> str:
+    """A header field that is not gold: record, account and visit numbers, room, reason, referrer..."""
+    rng, e, cast = c.rng, c.enc, c.chart.cast
+    if slot == "referrer":
+        other = cast.np if e.provider == cast.pcp else cast.pcp
+        return _Fixed(other.upper() if upper else other)
+    text = {
+        "recno": lambda: c.chart.patient.mrn, "acct": lambda: str(rng.randint(10 ** 7, 10 ** 8 - 1)),
+        "visit_no": lambda: f"V{rng.randint(10 ** 6, 10 ** 7 - 1)}", "time": lambda: time_of_day,
+        "room": lambda: f"{rng.randint(2, 7)}{rng.choice('NSEW')}-{rng.randint(1, 38):02d}",
+        "reason": lambda: _reason(e), "payer": lambda: rng.choice(PAYERS),
+        "unit": lambda: rng.choice(UNITS.get(e.cat, OUTPATIENT_UNITS)),
+        "order": lambda: f"ORD{rng.randint(10 ** 6, 10 ** 7 - 1)}",
+    }[slot]()
+    return text.upper() if upper else text
+
+
+def _family_header(c: _Ctx, f: Family) -> list[_Line]:
+    """The header a grammar family prints: every field value a tagged segment, a stay's discharge date
+    where the family has a place for it (account banners print a visit's departure the same day)."""
+    e, rng, up = c.enc, c.rng, f.upper_values
+    stay = e.cat == "inpatient"
+    start = (rng.randint(13, 22) if stay else rng.randint(7, 17), rng.randrange(60))
+    values = {"date": (c.date(e.start, f.date_style, start),), "time": (fmt_time(*start, f.time_style),),
+              "type": (c.kind(up),), "provider": (c.person(e.provider, up),), "facility": (c.place(e.facility, up),)}
+    if stay or f.layout in ACCOUNT_LAYOUTS:
+        end = (rng.randint(9, 15) if stay else min(23, start[0] + rng.randint(1, 3)), rng.randrange(60))
+        values["discharge"] = (c.date(e.end, f.date_style, end),)
+        values["discharge_time"] = (fmt_time(*end, f.time_style),)
+    for slot, _ in f.fields:
+        if slot in DISTRACTOR_SLOTS:
+            values[slot] = (_distractor(c, slot, up, values["time"][0]),)
+    return [_Line(row) for row in render_header(f, values)]
+
+
+def _header(c: _Ctx) -> list[_Line]:
+    family = c.family
+    if family is None:
+        return []
+    return HEADERS[family.variant](c) if family.layout == "legacy" else _family_header(c, family)
+
+
 # --------------------------------------------------------------------------------------------
 # Notes: sub-headers, signatures, sections
 # --------------------------------------------------------------------------------------------
@@ -1206,37 +1291,25 @@ class _NS(NamedTuple):
 
 
 def _subheader(c: _Ctx, style: str, spec: _NoteSpec) -> list[_Line]:
-    d, t, a, title = c.date(spec.day, c.style.sub_date), spec.time, c.person(spec.author), spec.title
-    rows: dict[str, list[tuple[str, ...]]] = {
-        "none": [],
-        "title": [(title.upper() if c.rng.random() < 0.6 else title,)],
-        "stamp": [(d, f" {t}  {title.upper()}  Author: ", a)],
-        "bar": [(f"{title} | ", d, f" {t} | ", a)],
-        "labels": [(f"NOTE TYPE: {title}",), ("DATE/TIME: ", d, f" {t}"), ("AUTHOR: ", a)],
-        "bracket": [("[", d, f" {t}] {title} - ", a)],
-        "by": [(f"{title} (", d, f" {t}) by ", a)],
-        "title_date": [(title.upper(),), ("Date: ", d, f"  Time: {t}")],
-        "typed": [(c.kind(), f" - {title} - ", d, f" {t} - ", a)],
-    }
-    return [_ln(*row, kind="sub") for row in rows[style]]
+    """A note's sub-header: nothing, its title alone, or a template of the record's sub-header styles."""
+    if style == "none":
+        return []
+    if style == "title":
+        return [_ln(spec.title.upper() if c.rng.random() < 0.6 else spec.title, kind="sub")]
+    values = {"title": (spec.title,), "TITLE": (spec.title.upper(),), "date": (c.date(spec.day, c.style.sub_date),),
+              "time": (spec.time,), "author": (c.person(spec.author),), "type": (c.kind(),)}
+    return [_Line(row, "sub") for row in fill(style, values)]
 
 
 def _signature(c: _Ctx, spec: _NoteSpec) -> list[_Line]:
     rng = c.rng
     day = spec.day if c.enc.cat == "inpatient" else spec.day + timedelta(days=rng.choice((0, 0, 0, 0, 1, 2)))
-    d, t, a = c.date(day, c.style.sig_date), c.time(7, 21), c.person(spec.author)
+    values = {"date": (c.date(day, c.style.sig_date),), "time": (c.time(7, 21),), "author": (c.person(spec.author),)}
     style = rng.choice(c.style.sig_styles)
-    rows: list[tuple[str, ...]] = {
-        "esig": [("Electronically signed by ", a, " on ", d, " at ", t)],
-        "signed": [("Signed: ", a, " ", d)],
-        "dictated": [("Dictated by: ", a),
-                     ("D: ", d, f" {t}  T: ", c.date(day + timedelta(days=rng.randint(1, 2)), c.style.sig_date),
-                      f" {c.time(6, 12)}")],
-        "document": [("This document has been electronically signed by ", a, ".")],
-        "auth": [(a,), ("Electronically authenticated ", d, f" {t}")],
-        "reviewed": [("Reviewed and electronically signed by ", a, " ", d, " ", t)],
-    }[style]
-    return [_ln(*row, kind="sig") for row in rows]
+    if "{date2}" in style:  # transcription date and time
+        values["date2"] = (c.date(day + timedelta(days=rng.randint(1, 2)), c.style.sig_date),)
+        values["time2"] = (c.time(6, 12),)
+    return [_Line(row, "sig") for row in fill(style, values)]
 
 
 def _note_style(c: _Ctx) -> _NS:
@@ -1838,7 +1911,7 @@ def _plan_stay(c: _Ctx) -> list[_NoteSpec]:
 def _render_note(c: _Ctx, spec: _NoteSpec, first: bool, budget: int) -> list[_Line]:
     rng, subs = c.rng, c.style.sub_styles
     if first:
-        weights = (35, 35, 15, 15) if c.fmt else (25, 30, 22, 22)
+        weights = (35, 35, 15, 15) if c.family else (25, 30, 22, 22)
         style = rng.choices(("none", "title", *subs), weights)[0]
     else:
         style = rng.choice(subs)
@@ -1862,7 +1935,7 @@ def _gap(c: _Ctx) -> list[_Line]:
 
 def _render_encounter(c: _Ctx, budget: int) -> _Block:
     rng = c.rng
-    header = HEADERS[c.fmt](c) if c.fmt else []
+    header = _header(c)
     for line in header:
         line.kind = "header"
     specs = _plan_notes(c)
@@ -1872,7 +1945,7 @@ def _render_encounter(c: _Ctx, budget: int) -> _Block:
         if k < len(specs) - 1:
             lines += _blank(rng.choice((0, 1, 1, 1)) if c.enc.cat == "inpatient" else rng.choice((1, 1, 2)))
         notes.append(lines)
-    return _Block(header, notes, _gap(c))
+    return _Block(c.idx, c.family.id if header else None, header, notes, _gap(c))
 
 
 def _cover(rng: random.Random, chart: _Chart) -> list[_Line]:
@@ -1887,10 +1960,12 @@ def _cover(rng: random.Random, chart: _Chart) -> list[_Line]:
     return [_Line([r], "cover") for r in rows] + _blank(rng.randint(1, 2))
 
 
-def _render(rng: random.Random, chart: _Chart) -> tuple[list[_Line], list[_Block]]:
-    style = _draw_style(rng, chart)
+def _render(rng: random.Random, chart: _Chart, style: _Style) -> tuple[list[_Line], list[_Block]]:
+    """Cover lines and the encounter blocks in printed order (newest first when the primary family says so)."""
     prefix = _cover(rng, chart)
     blocks = [_render_encounter(_Ctx(rng, chart, style, i), chart.budgets[i]) for i in range(len(chart.encounters))]
+    if style.primary.newest_first:
+        blocks.reverse()
     if rng.random() < 0.3:
         blocks[-1].tail.append(_Line(["*** END OF RECORD ***"], "gap"))
     return prefix, blocks
@@ -1918,18 +1993,20 @@ _OCR_SUBS = {"rn": "m", "l": "1", "1": "l", "I": "l", "O": "0", "0": "O", "S": "
 _MERGEABLE = ("body", "section")
 
 
-def _harden(rng: random.Random, chart: _Chart, prefix: list[_Line], blocks: list[_Block]) -> list[_Line]:
+def _harden(rng: random.Random, chart: _Chart, prefix: list[_Line], blocks: list[_Block],
+            furniture: Furniture) -> list[_Line]:
     with_header = [b for b in blocks if b.header]
     for block in rng.sample(with_header, round(rng.uniform(0.4, 0.5) * len(with_header))):
-        block.header = []
-    for i, block in enumerate(blocks):
+        block.header, block.family = [], None
+    for block in blocks:
+        i = block.idx
         if i and rng.random() < 0.3:
             _insert_lines(rng, rng.choice(block.notes), _copy_forward(rng, chart.encounters[i - 1]))
         if rng.random() < 0.45:
             for _ in range(rng.randint(1, 2)):
                 _false_cue(rng, chart, i, rng.choice(block.notes))
     _ocr_noise(rng, prefix, blocks)
-    return _paginate(rng, chart, _flatten(prefix, blocks))
+    return _paginate(rng, chart, _flatten(prefix, blocks), furniture)
 
 
 def _note_end(note: list[_Line]) -> int:
@@ -1984,7 +2061,7 @@ def _false_cue(rng: random.Random, chart: _Chart, i: int, note: list[_Line]) -> 
     enc = chart.encounters[i]
     prev = chart.encounters[i - 1] if i else None
     when = prev.start if prev and rng.random() < 0.6 else _prior(rng, enc.start)
-    cue = rng.choice(FALSE_CUES).format(d=fmt_date(when, rng.choice(DATE_STYLES)), why=_reason(prev or enc))
+    cue = rng.choice(FALSE_CUES).format(d=fmt_date(when, rng.choice(NOTE_DATE_STYLES)), why=_reason(prev or enc))
     bodies = [line for line in note[1:] if line.kind == "body" and line.segs]
     if bodies and rng.random() < 0.5:
         rng.choice(bodies).segs.append(f" {cue}")
@@ -2033,18 +2110,14 @@ def _split_line(rng: random.Random, line: _Line) -> tuple[_Line, _Line] | None:
     return head, tail
 
 
-def _paginate(rng: random.Random, chart: _Chart, lines: list[_Line]) -> list[_Line]:
-    """Cut every 2,500-3,500 characters (sometimes mid-line) and add page header/footer lines."""
+def _paginate(rng: random.Random, chart: _Chart, lines: list[_Line], furniture: Furniture) -> list[_Line]:
+    """Cut every 2,500-3,500 characters (sometimes mid-line) and print the furniture's lines on every page."""
     pt = chart.patient
-    dob = fmt_date(pt.dob, rng.choice(("mdy", "iso", "mdy_short")))
-    head = rng.choice((f"{pt.last.upper()}, {pt.first.upper()} {pt.middle} | MRN: {pt.mrn} | DOB: {dob}",
-                       f"Patient: {pt.first} {pt.last}    MRN: {pt.mrn}    DOB: {dob}",
-                       f"{pt.last}, {pt.first} (MRN {pt.mrn}) DOB {dob}"))
-    printed, at = fmt_date(chart.print_date, "mdy"), f"{rng.randint(7, 18):02d}:{rng.randrange(60):02d}"
-    fax = f"{printed} {at} FROM: {rng.choice(ROI_VENDORS)} FAX {_phone_number(rng)}" if rng.random() < 0.4 else ""
-    footers = rng.choice((("Page {k} of {m}",), (f"Printed on {printed} {at}", "Page {k} of {m}"),
-                          (f"Printed on {printed} {at} by ROI_USER    Page {{k}} of {{m}}",),
-                          (f"{pt.last}, {pt.first} - MRN {pt.mrn}", "Page {k}/{m}")))
+    slots = {"last": pt.last, "first": pt.first, "mi": pt.middle, "LAST": pt.last.upper(), "FIRST": pt.first.upper(),
+             "mrn": pt.mrn, "dob": fmt_date(pt.dob, furniture.date_style),
+             "printed": fmt_date(chart.print_date, furniture.date_style),
+             "at": f"{rng.randint(7, 18):02d}:{rng.randrange(60):02d}", "vendor": rng.choice(ROI_VENDORS),
+             "phone": _phone_number(rng)}
     pad_top, pad_bottom = rng.randint(0, 1), rng.randint(0, 2)
     pages: list[list[_Line]] = [[]]
     size, target = 0, rng.randint(2500, 3500)
@@ -2061,9 +2134,9 @@ def _paginate(rng: random.Random, chart: _Chart, lines: list[_Line]) -> list[_Li
     out: list[_Line] = []
     m = len(pages)
     for k, page in enumerate(pages, 1):
-        top = ([f"{fax}   P.{k:03d}/{m:03d}"] if fax else []) + [head]
-        out += [_Line([t], "page") for t in top] + _blank(pad_top) + page + _blank(pad_bottom)
-        out += [_Line([f.format(k=k, m=m)], "page") for f in footers]
+        top, bottom = ([_Line([t.format_map({**slots, "k": k, "m": m})], "page") for t in templates]
+                       for templates in (furniture.top, furniture.bottom))
+        out += top + _blank(pad_top) + page + _blank(pad_bottom) + bottom
     return out
 
 
@@ -2071,9 +2144,9 @@ def _paginate(rng: random.Random, chart: _Chart, lines: list[_Line]) -> list[_Li
 # Assembly and public API
 # --------------------------------------------------------------------------------------------
 
-def _assemble(lines: list[_Line], notes: list[int]) -> tuple[str, list[dict]]:
-    """Text plus tiled encounter spans and the fields printed inside each span."""
-    starts, found, chunks, pos = [0] * len(notes), {}, [], 0
+def _assemble(lines: list[_Line], blocks: list[_Block]) -> tuple[str, list[dict]]:
+    """Text plus tiled encounter spans, the fields printed inside each span and the header's family."""
+    starts, found, chunks, pos = [0] * len(blocks), {}, [], 0
     for line in lines:
         if line.first and line.enc:
             starts[line.enc] = pos
@@ -2087,25 +2160,75 @@ def _assemble(lines: list[_Line], notes: list[int]) -> tuple[str, list[dict]]:
     ends = starts[1:] + [len(text)]
     return text, [{"start": starts[i], "end": ends[i],
                    **{name: found.get((i, name)) for name in ("date", "type", "provider", "facility")},
-                   "notes": notes[i]} for i in range(len(notes))]
+                   "notes": len(block.notes), "family": block.family} for i, block in enumerate(blocks)]
 
 
-def generate_record(rng: random.Random, base_id: str, variant: str, size_hint: str = "medium") -> tuple[str, dict]:
+def select_families(ids: Iterable[str] | None = None, groups: Iterable[int] | None = None,
+                    exclude_groups: Iterable[int] = ()) -> tuple[str, ...]:
+    """Family ids for generate_record / generate_corpus, in catalogue order: the named families plus the
+    families of the named groups (every family when neither is given), less those of `exclude_groups`.
+
+    Groups 0-5 are the grammar's layout clusters (GROUPS names them), 6 the legacy formats. For a
+    leave-family-out split, train on exclude_groups=[g] and measure on groups=[g].
+    """
+    if isinstance(ids, str):
+        raise ValueError("ids must be a collection of family ids, not one string")
+    named, wanted, excluded = set(ids or ()), set(groups or ()), set(exclude_groups)
+    unknown = sorted(named - set(FAMILY_BY_ID))
+    if unknown:
+        raise ValueError(f"unknown family id(s) {', '.join(unknown)}; `chartsift synth --list-families` lists them")
+    bad = sorted((wanted | excluded) - set(GROUPS))
+    if bad:
+        raise ValueError(f"unknown group(s) {bad}; groups are {sorted(GROUPS)}")
+    everything = ids is None and groups is None
+    chosen = tuple(f.id for f in FAMILIES
+                   if (everything or f.id in named or f.group in wanted) and f.group not in excluded)
+    if all(FAMILY_BY_ID[fid].categories for fid in chosen):
+        raise ValueError("the selection leaves no family that can head any encounter")
+    return chosen
+
+
+def family_example(family_id: str) -> list[str]:
+    """The header lines a family prints for an invented encounter (a stay, or for a family limited to
+    some categories the first encounter of those), from a fixed seed: for listings and docs."""
+    family = FAMILY_BY_ID[family_id]
+    for seed in range(1, 100):
+        rng = random.Random(seed)
+        chart = _build_chart(rng, "small")
+        fits = [i for i, e in enumerate(chart.encounters) if e.cat in (family.categories or ("inpatient",))]
+        if fits:
+            style = _draw_style(rng, chart, FAMILIES)
+            style.families[fits[0]] = family
+            return [line.text for line in _header(_Ctx(rng, chart, style, fits[0]))]
+    raise AssertionError(f"no invented chart has an encounter {family_id} can head")
+
+
+def generate_record(rng: random.Random, base_id: str, variant: str, size_hint: str = "medium",
+                    families: Iterable[str] | None = None) -> tuple[str, dict]:
     """One record's text and its gold dict (without writing).
 
-    variant is "clean" or "hard"; size_hint small|medium|large (~5-15 KB, 30-80 KB, 200-600 KB). The clean
+    variant is "clean" or "hard"; size_hint small|medium|large (~5-15 KB, 30-80 KB, 200-600 KB); families
+    the ids the record may draw its header families from (None: all; see select_families). The clean
     rendering consumes `rng` identically for both variants, so two generators seeded alike give a hard
-    record that is exactly the clean one plus the hard edits.
+    record that is exactly the clean one plus the hard edits. Gold adds to the corpus format the
+    record's primary "family", all "families" it drew, the primary's "group", and per encounter the
+    "family" that printed its header (null when it has none).
     """
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r} for one record; expected one of {VARIANTS}")
     if size_hint not in SIZES:
         raise ValueError(f"unknown size_hint {size_hint!r}; expected one of {tuple(SIZES)}")
+    allowed = FAMILIES if families is None else tuple(FAMILY_BY_ID[fid] for fid in select_families(families))
     chart = _build_chart(rng, size_hint)
-    prefix, blocks = _render(rng, chart)
-    lines = _harden(rng, chart, prefix, blocks) if variant == "hard" else _flatten(prefix, blocks)
-    text, encounters = _assemble(lines, [len(b.notes) for b in blocks])
+    style = _draw_style(rng, chart, allowed)
+    prefix, blocks = _render(rng, chart, style)
+    if variant == "hard":
+        lines = _harden(rng, chart, prefix, blocks, rng.choice(style.primary.furniture))
+    else:
+        lines = _flatten(prefix, blocks)
+    text, encounters = _assemble(lines, blocks)
     return text, {"record": f"{base_id}_{variant}.txt", "source": "synth", "variant": variant, "base": base_id,
+                  "family": style.primary.id, "families": list(style.used), "group": style.primary.group,
                   "encounters": encounters}
 
 
@@ -2116,16 +2239,21 @@ def _corpus_size(base: int, records: int) -> str:
     return ("small", "medium", "medium", "small", "medium", "large", "small", "medium", "medium", "small")[base % 10]
 
 
-def generate_corpus(out_dir: str | Path, records: int, seed: int, variant: str = "clean") -> list[dict]:
+def generate_corpus(out_dir: str | Path, records: int, seed: int, variant: str = "clean",
+                    families: Iterable[str] | None = None) -> list[dict]:
     """Writes out_dir/records/*.txt and out_dir/gold.jsonl; returns the gold dicts.
 
     variant in {"clean","hard","mixed"}; "mixed" alternates clean and hard renderings of the same base
-    records (2 files per base; an odd count ends with a clean file). Existing files are overwritten, others kept.
+    records (2 files per base; an odd count ends with a clean file). families: the family ids records
+    draw from (None: all; see select_families); the seed alone fixes each base's chart, so corpora of
+    different family sets share patients. Existing files are overwritten, others kept.
     """
     if isinstance(records, bool) or not isinstance(records, int) or records < 1:
         raise ValueError(f"records must be a positive integer, got {records!r}")
     if variant not in (*VARIANTS, "mixed"):
         raise ValueError(f"unknown variant {variant!r}; expected 'clean', 'hard' or 'mixed'")
+    if families is not None:
+        families = select_families(families)
     master = random.Random(seed)
     n_bases = (records + 1) // 2 if variant == "mixed" else records
     seeds = [master.getrandbits(64) for _ in range(n_bases)]
@@ -2135,7 +2263,7 @@ def generate_corpus(out_dir: str | Path, records: int, seed: int, variant: str =
     for i in range(records):
         base, var = (i // 2, VARIANTS[i % 2]) if variant == "mixed" else (i, variant)
         text, gold = generate_record(random.Random(seeds[base]), f"synth_{base + 1:04d}", var,
-                                     _corpus_size(base, records))
+                                     _corpus_size(base, records), families)
         (out / "records" / gold["record"]).write_bytes(text.encode("utf-8"))
         golds.append(gold)
     (out / "gold.jsonl").write_text("".join(json.dumps(g, ensure_ascii=False) + "\n" for g in golds),
