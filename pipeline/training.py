@@ -102,12 +102,10 @@ def label_corpus(records_dir: Path, gold: list[dict], jobs: int = 2) -> list[Lab
 
 def generate(recipe: TrainingRecipe, folder: Path) -> list[dict]:
     """The recipe's records, written to ``folder`` (records/ and gold.jsonl)."""
-    from pipeline.synth import generate_corpus
+    from pipeline.synth import generate_corpus, select_families
 
-    kwargs: dict[str, Any] = {}
-    if recipe.exclude_groups:
-        kwargs["exclude_groups"] = recipe.exclude_groups
-    return generate_corpus(folder, records=recipe.records, seed=recipe.seed, variant=recipe.variant, **kwargs)
+    families = select_families(exclude_groups=[int(g) for g in recipe.exclude_groups])
+    return generate_corpus(folder, records=recipe.records, seed=recipe.seed, variant=recipe.variant, families=families)
 
 
 def fit(labelled: list[LabelledRecord], recipe: TrainingRecipe) -> BoundaryScorer:

@@ -55,7 +55,7 @@ FEATURES: tuple[str, ...] = (
     "r_enc_header", "r_note_header", "r_bare_date", "r_note_title", "r_strong_opening", "r_weak_opening",
     "r_after_signature", "r_after_closing", "r_after_next_visit", "r_false_cue", "r_closes_note",
     "r_after_closing_section", "r_continues_stay", "r_addendum", "r_split_line", "r_opens_stay",
-    "r_discharge_note", "r_record_gap", "r_has_date", "r_admitted", "r_discharge_by",
+    "r_discharge_note", "r_record_gap", "r_has_date", "r_admitted", "r_discharge_by", "r_structural_header",
     # the break before
     "gap", "separator", "page_break", "first", "prev_closer", "prev_ends_sentence", "prev_len", "prev_short",
     # the block
@@ -130,7 +130,7 @@ def candidate_matrix(lay: layout.Layout, decisions: list[Decision]) -> np.ndarra
         row[INDEX["r_weak_opening"]] = "weak_opening" in c.titles
         for name in ("after_signature", "after_closing", "after_next_visit", "false_cue", "closes_note",
                      "after_closing_section", "continues_stay", "addendum", "split_line", "opens_stay",
-                     "discharge_note", "record_gap"):
+                     "discharge_note", "record_gap", "structural_header"):
             row[INDEX[f"r_{name}"]] = bool(getattr(c, name))
         row[INDEX["r_has_date"]] = c.date is not None
         row[INDEX["r_admitted"]] = c.admitted is not None

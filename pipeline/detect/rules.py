@@ -33,6 +33,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from pipeline import cues, layout
+from pipeline.dates import find_dates
 from pipeline.detect.base import Detection, DetectionInput, Detector, EncounterBoundary, ScoredCandidate, register
 from pipeline.detect.features import candidate_matrix, explain, review_reasons
 from pipeline.detect.scorer import load as load_scorer
@@ -52,6 +53,10 @@ FRONT_MATTER_LINES = 5
 SHORT_LINE = 70
 # Most lines of text inside a box ("+----+" / "| ... |" / "+----+") that still make one header block.
 BOX_LINES = 10
+# Most days between the two dates of a header block that make an admission-to-discharge pair.
+STAY_SPAN_DAYS = 60
+# Longest line of a header block found by its form.
+HEADER_LINE_CHARS = 140
 # Characters of a line's start that make its template key ("provider:", "acct9|adm9/9/9").
 TEMPLATE_PREFIX = 10
 
@@ -82,6 +87,7 @@ class LineCues:
     content_before: int = 0  # content lines of the record before the block
     content_end: int = 0  # content lines of the record up to the end of the block
     after_next_visit: bool = False  # the line before books the next visit
+    structural_header: bool = False  # a dated header block found by its form (labels, box, stamp), not its words
 
 
 @register
@@ -108,6 +114,7 @@ class RulesDetector(Detector):
         new_date_weight: float = 1.0,
         note_top_penalty: float = 2.0,
         stay_gap_days: int = 2,
+        structural_header_weight: float = 3.0,
     ) -> None:
         self.threshold = threshold
         self.scorer = None if scorer in (None, "none") else load_scorer(None if scorer == "default" else scorer)
@@ -126,6 +133,7 @@ class RulesDetector(Detector):
         self.new_date_weight = new_date_weight
         self.note_top_penalty = note_top_penalty
         self.stay_gap_days = stay_gap_days
+        self.structural_header_weight = structural_header_weight
 
     def config(self) -> dict[str, Any]:
         return {
@@ -146,6 +154,7 @@ class RulesDetector(Detector):
             "new_date_weight": self.new_date_weight,
             "note_top_penalty": self.note_top_penalty,
             "stay_gap_days": self.stay_gap_days,
+            "structural_header_weight": self.structural_header_weight,
         }
 
     # -- line analysis -------------------------------------------------------------------------
@@ -239,6 +248,16 @@ class RulesDetector(Detector):
                 if mention:
                     when = mention.value
                     break
+            admitted = _labelled_date(block_text, cues.ADMISSION_DATE)
+            discharge_by = _labelled_date(block_text, cues.DISCHARGE_DATE)
+            structural = header is None and note is None and _structural_header(lines, window, i in box_top)
+            if structural:
+                # A header in a format no label list names: its dates are the encounter's (an admission
+                # and a later discharge date when it prints two).
+                dates = _block_dates(lines, window)
+                when = dates[0]
+                if len(dates) > 1 and 0 < (dates[1] - dates[0]).days <= STAY_SPAN_DAYS:
+                    admitted, discharge_by = admitted or dates[0], discharge_by or dates[1]
             out.append(
                 LineCues(
                     line=top,
@@ -258,9 +277,10 @@ class RulesDetector(Detector):
                     addendum=header is None and any(cues.ADDENDUM.search(lines[j]) for j in window[:2]),
                     split_line=_looks_split(previous, lines[i]) and header is None and note in (None, "bare_date") and not separator,
                     date=when,
-                    admitted=_labelled_date(block_text, cues.ADMISSION_DATE),
-                    discharge_by=_labelled_date(block_text, cues.DISCHARGE_DATE),
-                    opens_stay=bool(cues.STAY_OPEN.search(block_text)),
+                    admitted=admitted,
+                    discharge_by=discharge_by,
+                    opens_stay=bool(cues.STAY_OPEN.search(block_text)) or (structural and discharge_by is not None),
+                    structural_header=structural,
                     discharge_note=bool(cues.DISCHARGE_NOTE.search("\n".join(lines[j] for j in window[:3]))),
                     block=tuple(range(top, window[-1] + 1)) if window else (top,),
                     content_before=bisect_left(content, top),
@@ -284,6 +304,8 @@ class RulesDetector(Detector):
             parts.append(("record_gap", self.record_gap_weight))
         if c.encounter_header:
             parts.append((f"header:{c.encounter_header}", self.encounter_header_weight))
+        if c.structural_header:
+            parts.append(("structural_header", self.structural_header_weight))
         if c.note_header:
             # A note that opens with nothing but its own date line is an exported visit note: stronger than
             # a sibling note's sub-header (title, time, author).
@@ -531,11 +553,11 @@ def _looks_back(c: LineCues) -> bool:
 
 
 def _headed(c: LineCues) -> bool:
-    return bool(c.encounter_header or c.note_header or "note_title" in c.titles)
+    return bool(c.encounter_header or c.note_header or "note_title" in c.titles or c.structural_header)
 
 
 def _opens_note(c: LineCues) -> bool:
-    return bool(c.encounter_header or c.note_header or c.titles & {"note_title", "strong_opening"})
+    return bool(c.encounter_header or c.note_header or c.structural_header or c.titles & {"note_title", "strong_opening"})
 
 
 def _opener_end(c: LineCues) -> int:
@@ -548,7 +570,7 @@ def _opener_end(c: LineCues) -> int:
 
 def _clinical(c: LineCues) -> bool:
     """Whether a block is part of a clinical document (a header, a sub-header, a title or a section)."""
-    return bool(c.encounter_header or c.note_header or c.titles)
+    return bool(c.encounter_header or c.note_header or c.titles or c.structural_header)
 
 
 def _record_gap(candidates: list[LineCues]) -> int | None:
@@ -663,3 +685,31 @@ def _template_lines(lay: layout.Layout, blank: list[bool], rule: list[bool]) -> 
         prev = i
     template = {k for k, v in tops.items() if len(v) >= layout.MIN_REPEATS and sum(v) >= 0.5 * len(v)}
     return {i for i in content if keys[i][:TEMPLATE_PREFIX] in template}
+
+
+def _block_dates(lines: list[str], window: list[int]) -> list[date]:
+    """Dates printed in a block's first lines, skipping sentences that cite another visit."""
+    found = []
+    for j in window[:3]:
+        if not cues.FALSE_CUE.search(lines[j]):
+            found += [m.value for m in find_dates(_digits(lines[j][:HEADER_LINE_CHARS]))]
+    return found
+
+
+def _structural_header(lines: list[str], window: list[int], boxed: bool) -> bool:
+    """A dated header block told by its form: short lines, no sentences, label-value pairs (any labels,
+    any separator), cells, a box, or a date-time stamp opening its first line."""
+    text = [layout.unbox(lines[j]) for j in window[:4]]
+    if not text or any(len(t) > HEADER_LINE_CHARS or (len(t) > 40 and layout.ends_sentence(t)) for t in text):
+        return False
+    formed = (
+        boxed
+        or sum(1 for t in text if layout.label_value_pairs(t)) * 2 >= len(text)
+        or max(layout.cells(t) for t in text) >= 3
+        or bool(_STAMP.match(_digits(text[0])))
+    )
+    return formed and bool(_block_dates(lines, window))
+
+
+# A line that opens with a date (and maybe a time): "2019-03-04T10:15  OFFICE VISIT", "04 Mar 2019 10:15 - ...".
+_STAMP = re.compile(r"^\W{0,3}(?:\d{1,4}[/.-]\d{1,2}[/.-]\d{2,4}|\d{1,2}[ -][A-Za-z]{3,9}[ -]\d{2,4}|[A-Za-z]{3,9}\.? \d{1,2},? \d{4}|(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*,? )", re.I)
