@@ -100,17 +100,32 @@ CHIEF_COMPLAINT = re.compile(
 )
 SECTION_HEADING = re.compile(r"^\s*[A-Za-z][A-Za-z /&'-]{1,50}:")
 DIAGNOSIS_SECTION = re.compile(
-    r"^\s*(?:" + cues._labels("assessment and plan", "assessment", "impression", "diagnoses", "diagnosis", "preoperative diagnoses", "preoperative diagnosis", "postoperative diagnoses", "postoperative diagnosis", "discharge diagnoses", "discharge diagnosis", "admission diagnoses", "admission diagnosis", "final diagnoses", "final diagnosis", "problem list", "active problems") + r")\s*:?\s*(?P<v>.*)$",
+    r"^\s*(?:" + cues._labels("assessment and plan", "assessment", "impression", "diagnoses", "diagnosis", "preoperative diagnoses", "preoperative diagnosis", "postoperative diagnoses", "postoperative diagnosis", "discharge diagnoses", "discharge diagnosis", "admission diagnoses", "admission diagnosis", "final diagnoses", "final diagnosis", "problem list", "active problems") + r")(?:\s*:\s*(?P<v>.*)|[ \t]{2,}(?P<v2>\S.*)|\s+\S.{0,60}:|\s*)$",
     re.I | re.M,
 )
 MEDICATION_SECTION = re.compile(
-    r"^\s*(?:" + cues._labels("current medications", "discharge medications", "medications at home", "home medications", "medications", "medication list", "medication", "meds", "today's prescription") + r")\s*:?\s*(?P<v>.*)$",
+    r"^\s*(?:" + cues._labels("current medications", "discharge medications", "medications at home", "home medications", "medications", "medication list", "medication", "meds", "today's prescription") + r")(?:\s*:\s*(?P<v>.*)|[ \t]{2,}(?P<v2>\S.*)|\s+\S.{0,60}:|\s*)$",
     re.I | re.M,
 )
 # A list line: numbered, bulleted ("-", "•", "*", "#"), or led by an ICD-10 code ("D50.9  Iron deficiency anemia").
 LIST_ITEM = re.compile(r"^\s*(?:\d{1,2}[.)]\s+|[-•*#]\s+|(?=[A-TV-Z]\d{2}(?:\.[\dA-Z]{1,4})?\s))(?P<v>\S.*?)\s*$", re.M)
 INLINE_NUMBERED = re.compile(r"(?:^|\s)\d{1,2}[.)]\s+(?P<v>[^.;]*?[^\s.;])(?=\s*(?:\.|;)?\s*(?:\d{1,2}[.)]\s|$))")
-NOT_AN_ITEM = re.compile(r"^(?:none|nkda|n/a|as (?:previously )?noted|see (?:above|below)|unchanged|no known.*)\.?$", re.I)
+# Values that stand for no item: an empty list ("None", "NKDA"), or a pointer to another list ("Same", "Same as
+# above", "See HPI", "Unchanged", "Deferred", "Pending") whose items, if any, are read where they are printed.
+NOT_AN_ITEM = re.compile(
+    r"^(?:none(?: known| reported)?|nkda|nka|n/?a|nil|not applicable|no known.*|no (?:changes?|new \w+)"
+    r"|(?:same|as|see|per|refer to)\b.{0,40}(?:above|below|before|previously|prior|noted|listed|hpi|note|chart|diagnos[ie]s|dx)"
+    r"|same(?: as (?:pre-?\s*op\w*|post-?\s*op\w*|admission|admitting|before|prior|previous)\w*(?: diagnos[ie]s)?)?"
+    r"|unchanged|deferred|pending(?: .{0,30})?|noncontributory|non-contributory|not assessed|to be determined|tbd)\W*$",
+    re.I,
+)
+# A line that introduces a list or marks copied text ("Problem list (carried forward from 6/21/08):",
+# "--- Copied from prior encounter ---"): never an item itself, though the lines under it may be.
+COPY_FORWARD = re.compile(
+    r"\b" + cues._labels("carried forward", "carried over", "copied from", "copied forward", "copy forward", "brought forward", "pulled forward", "pulled from", "imported from") + r"\b",
+    re.I,
+)
+BULLET = re.compile(r"^(?:[-•*#>]+\s*)+")
 
 TYPE_KEYWORDS: tuple[tuple[EncounterType, re.Pattern[str]], ...] = (
     (EncounterType.emergency, re.compile(r"emergen|\bED\b|\bER\b|urgent care", re.I)),
@@ -389,8 +404,10 @@ def _items(text: str, lines: LineIndex, first: int, last: int, section: re.Patte
         i += 1
         if not match:
             continue
-        inline = match.group("v")
-        vstart = match.start("v")
+        # the value after "Heading:" or a wide gap; a heading word opening a sentence is no heading
+        group = "v" if match.group("v") is not None else "v2" if match.group("v2") is not None else None
+        inline = match.group(group) if group else ""
+        vstart = match.start(group) if group else end
         if inline.strip():
             numbered = list(INLINE_NUMBERED.finditer(text, vstart, end))
             if numbered:
@@ -406,7 +423,7 @@ def _items(text: str, lines: LineIndex, first: int, last: int, section: re.Patte
                         found.append(Span(start, start + len(stripped), stripped))
                     pos += len(piece) + 1
             else:
-                span = _span(text, 0, match)
+                span = _span(text, 0, match, group)
                 if span:
                     found.append(span)
         while i <= last:
@@ -418,8 +435,51 @@ def _items(text: str, lines: LineIndex, first: int, last: int, section: re.Patte
             if span:
                 found.append(span)
             i += 1
-    found = [_first_sentence(s) for s in found]
-    return [s for s in found if not NOT_AN_ITEM.match(s.text)][: MAX_ITEMS[kind]]
+    found = [_first_sentence(_run_on_cut(s)) for s in (_unbulleted(s) for s in found) if s is not None]
+    return [s for s in found if _is_item(s.text)][: MAX_ITEMS[kind]]
+
+
+_TWO_ALNUM = re.compile(r"[^\W_].*?[^\W_]")
+
+
+def _is_item(value: str) -> bool:
+    """Whether a list value names an item: not an empty-list or anaphoric value ("None", "Same as above"),
+    not a line that introduces a list (it ends with a colon) and not a copy-forward marker."""
+    stripped = value.strip()
+    if not _TWO_ALNUM.search(stripped) or (stripped.startswith("(") and ")" not in stripped):
+        return False  # a stray mark, or a parenthesis cut off by a page break
+    return not stripped.endswith(":") and not NOT_AN_ITEM.match(stripped) and not COPY_FORWARD.search(stripped)
+
+
+_GLUED_LABEL = re.compile(r"(?<=[a-z)])(?=[A-Z][a-z]+(?:\s[A-Za-z]+){0,2}\s*:)")
+_REMARK_HINT = re.compile(r"\s[A-Z][a-z]{2,}\s+[a-z].*\d")
+_CLAUSE_START = re.compile(r"(?<=[\s)a-z])(?=[A-Z][a-z]{2,}(?:\s+[a-z][a-z'-]*)*\s+$)")
+
+
+def _run_on_cut(span: Span) -> Span:
+    """An item without the text a line merge ran into it: the next heading glued on ("...infarction
+    Postoperative Diagnosis: Same"), or a dated remark ("Gout Records from 2014-05-18 were reviewed")."""
+    value = span.text
+    cut = len(value)
+    if match := _GLUED_LABEL.search(value):
+        cut = match.start()
+    date = cues.date_in(value, 0, cut, compact=True) if _REMARK_HINT.search(value, 0, cut) else None
+    if date and date.start > 0 and (match := _CLAUSE_START.search(value[: date.start])) and match.start() > 0:
+        cut = min(cut, match.start())
+    if cut == len(value):
+        return span
+    value = value[:cut].rstrip(" ,;:-")
+    return Span(span.start, span.start + len(value), value) if value else span
+
+
+def _unbulleted(span: Span) -> Span | None:
+    """The item without bullet marks that a line merge left in front of it ("Diagnoses: # Gout")."""
+    match = BULLET.match(span.text)
+    if not match:
+        return span
+    if match.end() >= len(span.text):
+        return None
+    return Span(span.start + match.end(), span.end, span.text[match.end() :])
 
 
 def _first_sentence(span: Span) -> Span:
