@@ -2,11 +2,17 @@
 
 Values come from the encounter's header block and first note sub-header (labelled fields, pipe and
 HL7-like segments, letterheads, dash- or bar-separated title lines, prose such as "Patient seen on
-<date> at <facility> by <provider>"), ranked: the encounter's own header beats a note's sub-header,
-which beats a signature. When the header block names no provider or place, the signer of the first
-signed note (a physician rather than the nurse who roomed the patient) and the encounter's
-"Attending:" / "Hospital:" lines fill in; when it prints no date, the first dated sub-header or
-signature / dictation line does. Never from free text, where dates and names of other visits live.
+<date> at <facility> by <provider>"), ranked: the encounter's own header read by its labels beats the
+header block read by the shape of its values (``pipeline.header``: any labels, boxes, stamps, banners,
+markdown, title blocks), which beats a note's sub-header, which beats a signature. When the header
+block names no provider or place, the signer of the first signed note (a physician rather than the
+nurse who roomed the patient), the encounter's "Attending:" / "Hospital:" lines and the authors of its
+note sub-headers fill in; when it prints no date, the first dated sub-header, signature or stamp line
+does. Never from free text, where dates and names of other visits live.
+
+Provider, facility and type values are cut to the value itself (a name with its credentials, an
+organisation's name, the printed phrase) and dropped when what is left is not one. List items that
+only point elsewhere ("Same", "See above") or introduce a list are not items.
 Every value is a slice of the stored text, so its evidence holds by construction.
 """
 
@@ -18,7 +24,8 @@ from datetime import date
 
 from schemas import EncounterType
 
-from pipeline import cues
+from pipeline import cues, layout
+from pipeline import header as hdr
 from pipeline.text import LineIndex
 
 HEADER_LINES = 8
@@ -31,11 +38,11 @@ DOSE = re.compile(r"\d+(?:\.\d+)?\s*(?:mg|mcg|g|ml|mL|units?|%|meq|mEq|puffs?|ta
 # A person's name as charts print it: 2-4 capitalised words or initials ("Ana M. Ruiz", "Kenneth O'Brien",
 # "Ruiz, Ana"), then optional credentials ("MD", ", MD, FACP", "BSN, RN"). Case-sensitive even inside
 # case-insensitive patterns, so "... MD at Oak Ridge" stops at the credential.
-_NAME_WORD = r"(?:[A-Z][A-Za-z'\-]*[a-z]|[A-Z]\.|[A-Z](?![A-Za-z]))"
+_NAME_WORD = r"(?:[A-Z](?![A-Z][a-z])[A-Za-z'\-]*[a-z]|[A-Z]\.|[A-Z](?![A-Za-z]))"
 _CREDENTIAL = r"(?:MD|DO|NP|PA-C|PA|RN|BSN|LPN|MSN|APRN|CRNP|DNP|FNP-C|FNP|MBBS|PhD|FACP|FACS|FACC|DPM|CNM|MLS\(ASCP\)|MLS)"
 _NAME = (
     r"(?-i:(?P<v>" + _NAME_WORD + r"(?:,?\s+" + _NAME_WORD + r"){1,3}"
-    r"(?:,?\s+" + _CREDENTIAL + r"(?:,\s*" + _CREDENTIAL + r")*\b)?))"
+    r"(?:,?\s+" + _CREDENTIAL + r"(?:,\s*" + _CREDENTIAL + r")*(?![A-Z]))?))"
 )
 # A labelled value runs to two spaces, a bar, a tab, the line end or the next "Label:" (OCR may have
 # dropped one of the two spaces between fields).
@@ -63,14 +70,16 @@ LABELLED: dict[str, tuple[re.Pattern[str], ...]] = {
         re.compile(r"(?:^|\s)" + cues._labels("re") + r"\s*:\s*(?P<v>[^:|]{2,60}?)\s+" + cues._labels("dos") + r"\b", re.I),
     ),
 }
+# Any character but a sentence's full stop: the dot of an initial or a short abbreviation ("St.", "Mt.") stays.
+_NO_STOP = r"(?:[^.]|(?<=\b[A-Z])\.|(?<=\b[A-Z][A-Za-z])\.)"
 PROSE = (
     # OCR drops the spaces around the little words ("seen onApr 11", "atRiverside", "Hospitalby").
     re.compile(
-        cues._labels("seen on") + r"\s*(?P<date>.{6,20}?)\s*" + cues._labels("at") + r"\s*(?P<facility>[^.]{2,80}?)"
-        r"(?:\s*" + cues._labels("by") + r"\s*" + _NAME.replace("?P<v>", "?P<provider>") + r"|\.?\s*$|\.\s)",
+        r"(?<!" + cues.fuzzy("last") + r" )" + cues._labels("seen on") + r"\s*(?P<date>.{5,19}?[\dOlIS])\s*" + cues._labels("at") + r"\s*(?P<facility>" + _NO_STOP + r"{2,80}?)"
+        r"(?:\s*" + cues._labels("by") + r"\s*" + _NAME.replace("?P<v>", "?P<provider>") + r"|\.?\s*$|(?<!\b[A-Z])(?<!\b[A-Z][A-Za-z])\.\s)",
         re.I,
     ),
-    re.compile(r"^\s*visit\s*:\s*(?P<type>.{2,60}?)\s*on\s*(?P<date>.{6,20}?)\s*with\s*" + _NAME.replace("?P<v>", "?P<provider>") + r"(?:\s*at\s*(?P<facility>[^.]{2,80}))?", re.I),
+    re.compile(r"^\s*visit\s*:\s*(?P<type>.{2,60}?)\s+on\s*(?P<date>(?=\d|[A-Za-z]{3,9}\.?\s*\d).{6,20}?)\s*with\s*" + _NAME.replace("?P<v>", "?P<provider>") + r"(?:\s*at\s*(?P<facility>" + _NO_STOP + r"{2,80}))?", re.I),
 )
 SIGNATURE_NAME = re.compile(
     r"(?i:" + cues._labels("signed by", "dictated by", "signed", "transcribed by", "authenticated by") + r")\s*:?\s*" + _NAME
@@ -212,8 +221,9 @@ def _pipe_fields(line: str) -> list[tuple[int, int]] | None:
     return cells
 
 
-# Ranks of evidence, best first: the encounter's own header, then a note's sub-header, then a signature.
-HEADER, SUBHEADER, SIGNED = 0, 1, 2
+# Ranks of evidence, best first: the encounter's own header read by its labels, the header block read by
+# the shape of its values (pipeline.header), a note's sub-header, then a signature.
+HEADER, STRUCTURE, SUBHEADER, SIGNED = 0, 1, 2, 3
 
 
 class _Collector:
@@ -224,8 +234,12 @@ class _Collector:
         self.found: dict[str, tuple[int, Span]] = {}
 
     def offer(self, name: str, span: Span | None, rank: int = HEADER) -> None:
+        span = clean_value(name, self.text, span)
         if span and span.text.strip() and (name not in self.found or rank < self.found[name][0]):
             self.found[name] = (rank, span)
+
+    def rank(self, name: str) -> int | None:
+        return self.found[name][0] if name in self.found else None
 
     def cell(self, name: str, base: int, cell: tuple[int, int], rank: int = HEADER) -> None:
         if cell[1] > cell[0]:
@@ -235,7 +249,19 @@ class _Collector:
         return self.found[name][1] if name in self.found else None
 
 
-def _header_fields(text: str, lines: LineIndex, header: list[int], out: ExtractedFields) -> None:
+_TRIMMERS = {"provider": hdr.trim_person, "facility": hdr.trim_facility, "encounter_type": hdr.trim_type}
+
+
+def clean_value(name: str, text: str, span: Span | None) -> Span | None:
+    """A provider, facility or type value cut to the value itself (a name with its credentials, an
+    organisation's name, the printed phrase), or None when what is left is no such value."""
+    if span is None or name not in _TRIMMERS:
+        return span
+    trimmed = _TRIMMERS[name](text, span.start, span.end)
+    return Span(*trimmed) if trimmed else None
+
+
+def _header_fields(text: str, lines: LineIndex, header: list[int], out: ExtractedFields, first: int, last: int) -> hdr.HeaderValues:
     got = _Collector(text)
     header_date = None
     note_date = None
@@ -287,7 +313,13 @@ def _header_fields(text: str, lines: LineIndex, header: list[int], out: Extracte
                     break
             if (match := LABELLED["encounter_type"][0].search(line)) is None and (match := NOTE_TYPE.search(line)):
                 got.offer("encounter_type", _span(text, base, match), SIGNED)
-    mention = header_date or note_date
+    # The header block read by the shape of its values, whatever its labels: it fills what no label named.
+    complete = header_date is not None and all(got.rank(name) == HEADER for name in ("provider", "facility", "encounter_type"))
+    found = hdr.HeaderValues() if complete else _read_blocks(text, lines, first, last)
+    for name, value in (("provider", found.provider), ("facility", found.facility), ("encounter_type", found.encounter_type)):
+        if value is not None:
+            got.offer(name, Span(value.start, value.end, value.text), STRUCTURE)
+    mention = header_date or found.date or note_date
     if mention is None:
         for i in header[:3]:
             base, end = lines.span(i)
@@ -296,13 +328,89 @@ def _header_fields(text: str, lines: LineIndex, header: list[int], out: Extracte
                 break
     if mention:
         out.encounter_date = (mention.value, Span(mention.start, mention.end, text[mention.start : mention.end]))
-    if (span := got.get("encounter_type")) is not None:
-        out.encounter_type = (classify_type(span.text), span)
+    printed = got.get("encounter_type")
+    if printed is not None and found.encounter_type is not None and not hdr.visit_phrase(printed.text):
+        # a banner's title ("** SERVICE EXTRACT **") gives way to the phrase the header prints as the visit's kind
+        printed = Span(found.encounter_type.start, found.encounter_type.end, found.encounter_type.text)
+    if printed is not None and got.rank("encounter_type") > STRUCTURE and not hdr.visit_phrase(printed.text):
+        # a note's title ("Admission H&P") is no visit type when a note sub-header of the encounter prints
+        # one, and a lone generic word ("Appt", "Encounter") is a label, not a type
+        printed = _subheader_type(text, lines, first, last) or (None if hdr.generic_word(printed.text) else printed)
+    elif printed is None:
+        printed = _subheader_type(text, lines, first, last)
+    if printed is not None:
+        out.encounter_type = (classify_type(printed.text), printed)
         out.type_printed = True
     else:
-        out.encounter_type = _inferred_type(text, lines, header)
+        out.encounter_type = _inferred_type(text, lines, header, first, last)
     out.provider = got.get("provider")
     out.facility = got.get("facility")
+    return found
+
+
+def _read_blocks(text: str, lines: LineIndex, first: int, last: int) -> hdr.HeaderValues:
+    """The first block of the encounter read by structure; when it names nothing (a records-request cover
+    sheet, a patient banner), the next block, and the one after."""
+    banner = None
+    for rows in hdr.blocks(text, lines, first, min(last, first + 30)):
+        found = hdr.read(text, lines, rows)
+        if found.provider or found.facility or found.encounter_type:
+            return found
+        if found.date:
+            if not _IDENTIFIER.search("\n".join(lines.line(i) for i in rows)):
+                return found
+            banner = banner or found  # a date beside a record number: a patient banner's birth date, likely
+    return banner or hdr.HeaderValues()
+
+
+_IDENTIFIER = re.compile(r"(?<![\d/.-])\d{6,}(?![\d/.-])")
+
+
+# Lines worth reading as a note sub-header: short, with a digit (a date).
+_SUBHEADER_HINT = re.compile(r"\d")
+
+
+def _subheader_lines(text: str, lines: LineIndex, first: int, last: int):
+    """Note sub-headers of the encounter ("Follow-up Visit - Office Note - 2013-04-09 12:23 - Name",
+    "[5/9/12 4:36 PM] ED Note - Name", "2017-04-16 14:07  OFFICE NOTE  Author: Name"), in text order."""
+    for i in range(first, last + 1):
+        base, end = lines.span(i)
+        if end - base > 200 or end == base:
+            continue
+        line = text[base:end]
+        if _SUBHEADER_HINT.search(line) and cues.note_header(line) and not cues.is_furniture(line):
+            yield i, base, line
+
+
+def _subheader_type(text: str, lines: LineIndex, first: int, last: int) -> Span | None:
+    """The first visit type a note sub-header of the encounter prints as one of its cells."""
+    for _, base, line in _subheader_lines(text, lines, first, last):
+        for cell in hdr.cells(line):
+            value = line[cell.start : cell.end]
+            if hdr.visit_phrase(value) and not hdr.place_not_kind(value):
+                return clean_value("encounter_type", text, Span(base + cell.start, base + cell.end, text[base + cell.start : base + cell.end]))
+    return None
+
+
+def _subheader_author(text: str, lines: LineIndex, first: int, last: int) -> Span | None:
+    """The first clinician (not nursing staff) a note of the encounter names as its author: in an
+    "Author:" line or a note sub-header ("Follow-up Visit - Provider Note - <date> - Leon Novak, MD")."""
+    for i in range(first, last + 1):
+        base, end = lines.span(i)
+        if end - base > 200 or end == base:
+            continue
+        line = text[base:end]
+        if match := AUTHOR_LABEL.search(line):
+            found = [(match.start("v"), match.end("v"))]
+        elif _SUBHEADER_HINT.search(line) and cues.note_header(line) and not cues.is_furniture(line):
+            found = hdr.person_matches(line)
+        else:
+            continue
+        for a, b in found:
+            span = clean_value("provider", text, Span(base + a, base + b, text[base + a : base + b]))
+            if span is not None and not _nursing(span):
+                return span
+    return None
 
 
 def _dating_line(line: str) -> bool:
@@ -371,7 +479,7 @@ def _title_line(line: str) -> bool:
     return bool(stripped) and len(stripped) <= 60 and ":" not in stripped and not any(ch.isdigit() for ch in stripped) and stripped[:1].isupper()
 
 
-def _inferred_type(text: str, lines: LineIndex, header: list[int]) -> tuple[EncounterType, Span] | None:
+def _inferred_type(text: str, lines: LineIndex, header: list[int], first: int, last: int) -> tuple[EncounterType, Span] | None:
     """A type implied, not printed: an admission-date header means a stay; a note title such as
     "Discharge Summary" or "Operative Report" implies its kind. The cue itself is the evidence."""
     admission = cues.ENCOUNTER_HEADERS["admission_date"]
@@ -551,8 +659,46 @@ def _later_date(text: str, lines: LineIndex, first: int, last: int) -> tuple[dat
         line = text[base:end]
         if cues.is_furniture(line):
             continue
-        if (cues.SIGNATURE.search(line) or cues.note_header(line)) and (mention := cues.date_in(text, base, end)):
+        if (cues.SIGNATURE.search(line) or cues.note_header(line) or _stamp_line(line)) and (mention := cues.date_in(text, base, end)):
             return mention.value, Span(mention.start, mention.end, text[mention.start : mention.end])
+    return None
+
+
+# Labels before a name that make it someone else's: a referral's source, a copy's recipient, the patient's doctor.
+_OTHER_PERSON = re.compile(r"\b(?:referr\w*|referred|requesting|pcp|primary care|cc|copy|copies|patient|family|guardian|last|prior|previous)\b", re.I)
+
+
+def _stamp_line(line: str) -> bool:
+    """A short line that names a clinician and a date, whatever its words ("Sealed 10/8/13 19:56 Jane Roe,
+    MD", "Approved by Jane Roe, MD on 07-Dec-2015"): a note's stamp or signature, not a sentence citing
+    another visit or another person."""
+    if len(line) > 140 or not any(ch.isdigit() for ch in line) or cues.FALSE_CUE.search(line) or NOT_VISIT_DATE.search(line):
+        return False
+    people = hdr.person_matches(line)
+    return bool(people) and not _OTHER_PERSON.search(line[: people[0][0]]) and not _prose(line)
+
+
+def _prose(line: str) -> bool:
+    words = line.split()
+    return len(words) >= 8 and sum(1 for w in words if w[:1].islower()) >= len(words) / 2
+
+
+def _any_clinician(text: str, lines: LineIndex, first: int, last: int) -> Span | None:
+    """The last resort for a provider: the first clinician (not nursing staff) named with a credential on
+    a short line of the encounter that is no sentence and names no one else's role."""
+    for i in range(first, last + 1):
+        base, end = lines.span(i)
+        if end - base > 120 or end == base:
+            continue
+        line = text[base:end]
+        if cues.is_furniture(line) or _prose(line):
+            continue
+        for a, b in hdr.person_matches(line):
+            if _OTHER_PERSON.search(line[:a]):
+                break
+            span = clean_value("provider", text, Span(base + a, base + b, text[base + a : base + b]))
+            if span is not None and not _nursing(span):
+                return span
     return None
 
 
@@ -571,20 +717,27 @@ def extract_fields(text: str, lines: LineIndex, start: int, end: int) -> Extract
     first = lines.line_of(start)
     last = lines.line_of(max(start, end - 1))
     out = ExtractedFields()
-    _header_fields(text, lines, _header_lines(lines, first, last), out)
+    found = _header_fields(text, lines, _header_lines(lines, first, last), out, first, last)
     if out.provider is None or _nursing(out.provider):
         # A nurse's rooming, triage or pre-procedure note opens many visits; the visit's provider signs
         # the main note.
-        signer = _signature_provider(text, lines, first, last)
-        later = _labelled_later(text, lines, first, last, "provider")
+        signer = clean_value("provider", text, _signature_provider(text, lines, first, last))
+        later = clean_value("provider", text, _labelled_later(text, lines, first, last, "provider"))
         choices = [p for p in (signer, later) if p is not None]
+        if not any(not _nursing(p) for p in choices) and (author := _subheader_author(text, lines, first, last)):
+            choices.append(author)
+        if not any(not _nursing(p) for p in choices) and (anyone := _any_clinician(text, lines, first, last)):
+            choices.append(anyone)
         out.provider = next((p for p in choices if not _nursing(p)), out.provider or (choices[0] if choices else None))
     if out.facility is None:
-        out.facility = _labelled_later(text, lines, first, last, "facility")
+        out.facility = clean_value("facility", text, _labelled_later(text, lines, first, last, "facility"))
     if out.encounter_date is None:
         out.encounter_date = _later_date(text, lines, first, last)
     admitted = out.encounter_date[0] if out.encounter_date else None
     out.end_date = _discharge_date(text, lines, first, last, admitted)
+    if out.end_date is None and found.end_date is not None and admitted is not None and found.end_date.value >= admitted:
+        end = found.end_date
+        out.end_date = (end.value, Span(end.start, end.end, text[end.start : end.end]))
     for i in range(first, last + 1):
         base, line_end = lines.span(i)
         match = CHIEF_COMPLAINT.match(text, base, line_end)
