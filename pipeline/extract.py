@@ -11,8 +11,10 @@ note sub-headers fill in; when it prints no date, the first dated sub-header, si
 does. Never from free text, where dates and names of other visits live.
 
 Provider, facility and type values are cut to the value itself (a name with its credentials, an
-organisation's name, the printed phrase) and dropped when what is left is not one. List items that
-only point elsewhere ("Same", "See above") or introduce a list are not items.
+organisation's name, the printed phrase) and dropped when what is left is not one. A type printed
+nowhere is inferred from the encounter's content (note titles, an admission/discharge pair, opening
+headings) and marked as inferred (``type_printed`` is False). List items that only point elsewhere
+("Same", "See above") or introduce a list are not items.
 Every value is a slice of the stored text, so its evidence holds by construction.
 """
 
@@ -479,9 +481,54 @@ def _title_line(line: str) -> bool:
     return bool(stripped) and len(stripped) <= 60 and ":" not in stripped and not any(ch.isdigit() for ch in stripped) and stripped[:1].isupper()
 
 
+def _cue(*phrases: str) -> re.Pattern[str]:
+    return re.compile(r"\b" + cues._labels(*phrases) + r"\b", re.I)
+
+
+# What a note's title or the encounter's content implies about the kind of encounter, by clinical meaning.
+# Checked in this order on one title (a "Surgical Pathology Report" is a lab result, not a procedure).
+KIND_CUES: tuple[tuple[EncounterType, re.Pattern[str]], ...] = (
+    (EncounterType.inpatient, _cue("discharge summary", "death summary", "admission h&p", "admission history", "history and physical",
+                                   "h&p", "admission note", "nursing admission", "hospital day", "inpatient", "hospital admission",
+                                   "hospital course", "shift note", "transfer note", "daily progress note")),
+    (EncounterType.emergency, re.compile(r"\b" + cues._labels("triage", "emergency", "emergency room", "urgent care") + r"\b|(?-i:\b(?:ED|ER)\b)", re.I)),
+    (EncounterType.telehealth, _cue("telehealth", "telemedicine", "video visit", "virtual visit", "two-way video", "video")),
+    (EncounterType.telephone, _cue("telephone", "phone call", "phone note", "phone encounter", "telephone call")),
+    (EncounterType.lab, _cue("pathology", "specimen", "laboratory", "lab report", "lab results", "chemistry", "hematology", "labs", "lab")),
+    (EncounterType.imaging, _cue("radiology", "imaging", "x-ray", "xray", "ct", "mri", "ultrasound", "echocardiogram", "mammogram", "dexa", "scan")),
+    (EncounterType.procedure, _cue("operative", "operation", "procedure", "op note", "anesthesia", "endoscopy", "colonoscopy", "surgery", "surgical")),
+    (EncounterType.consult, _cue("consult", "consultation")),
+    (EncounterType.office_visit, _cue("progress note", "office", "clinic note", "clinic visit", "rooming", "soap note", "follow-up",
+                                      "follow up", "annual physical", "wellness", "well visit", "check-up", "checkup", "visit")),
+)
+# A stay's kind or an emergency visit's holds whatever other notes the encounter has (a stay's imaging
+# reports and consults, an ED visit's labs); otherwise the first note says what kind of visit it was.
+_DOMINANT = (EncounterType.inpatient, EncounterType.emergency, EncounterType.telehealth)
+# A telehealth visit says so in its first lines even under a plain "Progress Note" title.
+TELEHEALTH_BODY = _cue("telehealth", "telemedicine", "video visit", "virtual visit", "virtual care", "two-way video", "via video", "secure video", "audio-video")
+BODY_LINES = 40
+# Opening section headings that imply a kind when no title does ("Reason for Call:" opens a telephone
+# note, "Preoperative Diagnosis:" an operative note, "Collected:" a lab report); "Chief Complaint:" or
+# "Subjective:" alone means an ordinary visit note.
+_MODALITY = r"(?-i:XR|CT|MRI?|US|NM|PET|DEXA|X-RAY|XRAY|MAMMO\w*|ULTRASOUND|ECHO\w*|FLUORO\w*)\b"
+BODY_CUES: tuple[tuple[EncounterType, re.Pattern[str]], ...] = (
+    (EncounterType.inpatient, re.compile(r"^\W*" + cues._labels("admission date", "date of admission", "admit date", "hospital course", "admitting diagnosis", "reason for admission") + r"\s*:", re.I)),
+    (EncounterType.emergency, re.compile(r"^\W*" + cues._labels("triage", "esi level", "esi", "mode of arrival", "arrived via", "arrival mode") + r"\b", re.I)),
+    (EncounterType.telephone, re.compile(r"^\W*" + cues._labels("reason for call", "call details", "caller", "call back number", "patient called", "called patient", "returned call", "phone call") + r"\b", re.I)),
+    (EncounterType.consult, re.compile(r"^\W*" + cues._labels("reason for consult", "reason for consultation", "requesting physician", "requesting provider", "consulting physician") + r"\s*:", re.I)),
+    (EncounterType.procedure, re.compile(r"^\W*" + cues._labels("preoperative diagnosis", "preoperative diagnoses", "pre-operative diagnosis", "preop diagnosis", "procedure performed", "procedures performed", "operation performed", "title of operation", "name of procedure", "estimated blood loss") + r"\s*:", re.I)),
+    (EncounterType.lab, re.compile(r"^\W*" + cues._labels("collected", "collection date", "date collected", "specimen", "specimen type", "performing lab", "reference range") + r"\s*:", re.I)),
+    (EncounterType.imaging, re.compile(r"^\W*(?:" + cues._labels("exam date", "study date", "date of exam", "technique", "comparison") + r"\s*:|(?:" + cues._labels("exam", "study", "examination") + r"\s*:\s*)?" + _MODALITY + r")", re.I)),
+    (EncounterType.office_visit, re.compile(r"^\W*" + cues._labels("chief complaint", "reason for visit", "subjective", "history of present illness", "hpi") + r"\s*:?", re.I)),
+)
+
+
 def _inferred_type(text: str, lines: LineIndex, header: list[int], first: int, last: int) -> tuple[EncounterType, Span] | None:
-    """A type implied, not printed: an admission-date header means a stay; a note title such as
-    "Discharge Summary" or "Operative Report" implies its kind. The cue itself is the evidence."""
+    """A type implied, not printed: an admission/discharge pair or a discharge summary means a stay,
+    triage or an ED note an emergency visit, a video visit telehealth; otherwise the first note title
+    ("Operative Report", "Radiology Report", "Progress Note") implies its kind, or else the headings the
+    encounter opens with ("Reason for Call:", "Preoperative Diagnosis:", "Collected:", "Chief Complaint:").
+    The cue is the evidence."""
     admission = cues.ENCOUNTER_HEADERS["admission_date"]
     for i in header[:4]:
         base, end = lines.span(i)
@@ -490,16 +537,64 @@ def _inferred_type(text: str, lines: LineIndex, header: list[int], first: int, l
             label = match.group(0).strip().rstrip(":").strip()
             start = text.index(label, base)
             return EncounterType.inpatient, Span(start, start + len(label), label)
-    titles = cues.title_cues([lines.line(i) for i in header[:4]])
-    for i, found in zip(header[:4], titles, strict=False):
+    titles: list[tuple[EncounterType, Span]] = []
+    for _, start, value in _title_cells(text, lines, first, last):
+        for kind, pattern in KIND_CUES:
+            if pattern.search(value):
+                titles.append((kind, Span(start, start + len(value), value)))
+                break
+    body: list[tuple[EncounterType, Span]] = []
+    for i in range(first, min(last, first + BODY_LINES) + 1):
+        base, end = lines.span(i)
+        line = text[base:end]
+        if match := TELEHEALTH_BODY.search(line):
+            body.append((EncounterType.telehealth, Span(base + match.start(), base + match.end(), match.group())))
+        for kind, pattern in BODY_CUES:
+            if match := pattern.match(line):
+                cue = match.group().strip(" :*#-=[]")
+                if cue:
+                    start = base + line.index(cue)
+                    body.append((kind, Span(start, start + len(cue), cue)))
+                break
+    for kind in _DOMINANT:
+        for k, span in sorted(titles + body, key=lambda f: f[1].start):
+            if k is kind:
+                return k, span
+    if titles:
+        return titles[0]
+    specific = [b for b in body if b[0] is not EncounterType.office_visit]
+    return (specific or body or [None])[0]
+
+
+def _titleish(line: str) -> bool:
+    """A short title-only line; OCR may have put digits inside its words ("0PERATIVE REPORT", "CON5ULT NOTE")."""
+    stripped = line.strip(" *#=-")
+    return (
+        bool(stripped) and len(stripped) <= 60 and ":" not in stripped and stripped[:1].isalnum()
+        and not re.search(r"\d{2}|(?<![A-Za-z])\d(?![A-Za-z])", stripped)
+    )
+
+
+def _title_cells(text: str, lines: LineIndex, first: int, last: int):
+    """(line, start, text) of every note title of the encounter: title lines ("DISCHARGE SUMMARY"), and the
+    title cells of note sub-headers ("Radiology Report" in "[date] Radiology Report - Name")."""
+    titles = [i for i in range(first, last + 1) if _titleish(lines.line(i)) and cues.maybe_title(lines.line(i))]
+    flags = cues.title_cues([lines.line(i) for i in titles])
+    rows: dict[int, list[tuple[int, str]]] = {}
+    for i, found in zip(titles, flags, strict=True):
         if "note_title" in found:
             base, end = lines.span(i)
             stripped = text[base:end].strip(" *#-=")
-            kind = classify_type(stripped)
-            if kind is not EncounterType.other:
-                start = base + text[base:end].index(stripped)
-                return kind, Span(start, start + len(stripped), stripped)
-    return None
+            rows[i] = [(base + text[base:end].index(stripped), stripped)]
+    for i, base, line in _subheader_lines(text, lines, first, last):
+        rows.setdefault(i, [])
+        for cell in hdr.cells(line, shapeless_labels=False):
+            value = line[cell.start : cell.end]
+            if not cues.date_in(value) and not layout.PERSON.search(value) and len(value) <= 80:
+                rows[i].append((base + cell.start, value))
+    for i in sorted(rows):
+        for start, value in rows[i]:
+            yield i, start, value
 
 
 def _items(text: str, lines: LineIndex, first: int, last: int, section: re.Pattern[str], kind: str) -> list[Span]:

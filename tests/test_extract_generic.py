@@ -4,13 +4,19 @@ and every span a slice of the text."""
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from pipeline import header
+from pipeline.cli import main
 from pipeline.extract import ExtractedFields, Span, extract_fields
+from pipeline.manifest import ManifestWorkspace
+from pipeline.runner import PipelineConfig, RunSummary, finish_run, plan_run, run_record, start_run
+from pipeline.store import Catalog
 from pipeline.text import LineIndex
 from schemas import EncounterType
 
@@ -140,7 +146,7 @@ def test_prose_visit_line_reads_the_whole_type_and_the_facility_after_an_abbrevi
     assert (value(fields.provider), value(fields.facility)) == ("Helen Castellano, MD", "St. Luke's Neurology Associates")
 
 
-# -- types printed in a later note sub-header ------------------------------------------------------
+# -- types: printed in a later sub-header, or inferred ---------------------------------------------
 
 
 def test_a_visit_type_printed_in_a_later_note_subheader_is_the_printed_type() -> None:
@@ -160,6 +166,32 @@ def test_a_note_title_gives_way_to_a_visit_type_printed_later() -> None:
     )
     fields = fields_of(text)
     assert (fields.encounter_type[1].text, fields.type_printed) == ("Hospital Admission", True)
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "cue"),
+    [
+        ("Admission Date: 01/18/2014    Discharge Date: 01/21/2014\nChief Complaint: chest pain\n", EncounterType.inpatient, "Admission Date"),
+        ("PROGRESS NOTE\nSubjective: chest pain\n\nDISCHARGE SUMMARY\nHospital Course: uneventful.\n", EncounterType.inpatient, "DISCHARGE SUMMARY"),
+        ("ED TRIAGE NOTE\nArrived via EMS. Pain 6/10.\n\nRADIOLOGY REPORT\nXR ANKLE 3 VIEWS\n", EncounterType.emergency, "ED TRIAGE NOTE"),
+        ("RADIOLOGY REPORT\nExam: XR CHEST 2 VIEWS\nImpression: No acute disease.\n", EncounterType.imaging, "RADIOLOGY REPORT"),
+        ("SURGICAL PATHOLOGY REPORT\nSpecimen: skin, back, shave biopsy\n", EncounterType.lab, "SURGICAL PATHOLOGY REPORT"),
+        ("Collected: 01/02/2015 8:11 AM   Received: 01/02/2015 9:40 AM\nLIPID PANEL\n", EncounterType.lab, "Collected"),
+        ("Telephone Call Documentation\nREASON FOR CALL: refill\n", EncounterType.telephone, "Telephone Call Documentation"),
+        ("Reason for Call:\nblood pressure log\nDetails: Patient called in home readings.\n", EncounterType.telephone, "Reason for Call"),
+        ("PROGRESS NOTE\nHPI: This encounter was conducted via secure two-way video; the patient consented.\n", EncounterType.telehealth, "two-way video"),
+        ("0PERATIVE REPORT\nDate: 18-MAY-2009  Time: 1102\nPreoperative Diagnosis: screening\n", EncounterType.procedure, "0PERATIVE REPORT"),
+        ("PREOPERATIVE DIAGNOSIS:\nAtypical pigmented lesion of the back\nPOSTOPERATIVE DIAGNOSIS:\nSame\n", EncounterType.procedure, "PREOPERATIVE DIAGNOSIS"),
+        ("CON5ULT NOTE\nReason for Consult: gallstones\n", EncounterType.consult, "CON5ULT NOTE"),
+        ("Reason for Consult: change in bowel habits\nRequesting physician: Dr. Novak\n", EncounterType.consult, "Reason for Consult"),
+        ("PROGRESS NOTE\nSubjective: No new complaints.\n", EncounterType.office_visit, "PROGRESS NOTE"),
+        ("Chief Complaint: sore throat\nHistory of Present Illness: two days of pain.\n", EncounterType.office_visit, "Chief Complaint"),
+    ],
+)
+def test_a_type_not_printed_is_inferred_from_content_with_the_cue_as_evidence(text: str, kind: EncounterType, cue: str) -> None:
+    fields = fields_of(text)
+    assert fields.encounter_type is not None and not fields.type_printed
+    assert (fields.encounter_type[0], fields.encounter_type[1].text) == (kind, cue)
 
 
 # -- header blocks read by structure ---------------------------------------------------------------
@@ -261,7 +293,7 @@ def test_header_module_cells_keep_offsets_into_the_line() -> None:
     assert found == [("ADM 03/04/2019", ""), ("Jane Roe, MD", "Clinician"), ("UNIT 4W", "")]
 
 
-# -- every span on generated records --------------------------------------------------------------
+# -- every span on generated records; the type's source in the store and the audit -----------------
 
 
 def test_every_evidence_span_of_freshly_generated_records_is_the_text_at_its_offsets(tmp_path: Path) -> None:
@@ -281,4 +313,70 @@ def test_every_evidence_span_of_freshly_generated_records_is_the_text_at_its_off
                 assert text[span.start : span.end] == span.text
                 assert start <= span.start < span.end <= end
                 checked += 1
+            assert fields.encounter_type is not None
     assert checked > 100
+
+
+def test_the_type_source_is_stored_and_shown_by_audit(tmp_path: Path, capsys) -> None:
+    records = tmp_path / "records"
+    records.mkdir()
+    (records / "a.txt").write_text(
+        "Visit Type: Office Visit\nDate of Service: 01/05/2020\nProvider: Ana Ruiz, MD\nChief Complaint: cough\n\n\n"
+        "DISCHARGE SUMMARY\nAdmission Date: 02/10/2020\nDischarge Date: 02/14/2020\nAttending: Ben Okafor, MD\nHospital course: stable.\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    plan = plan_run([str(records)], out, PipelineConfig(detector="rules", detector_params={"scorer": "none"}))
+    detector = plan.config.make_detector()
+    with Catalog(out) as catalog:
+        start_run(catalog, plan)
+        workspace = ManifestWorkspace(plan.manifest)
+        outcomes = [run_record(catalog, workspace, plan, detector, record) for record in workspace.records()]
+        summary = RunSummary.for_plan(plan, out)
+        for outcome in outcomes:
+            summary.add(outcome)
+        finish_run(catalog, plan, summary)
+    with duckdb.connect(str(out / "catalog.duckdb"), read_only=True) as con:
+        rows = con.execute(
+            "SELECT encounter_id, encounter_type, encounter_type_text, encounter_type_source FROM encounters ORDER BY encounter_index"
+        ).fetchall()
+    assert [r[1:] for r in rows] == [("office_visit", "Office Visit", "printed"), ("inpatient", None, "inferred")]
+    assert main(["audit", rows[1][0], "--out", str(out)]) == 0
+    trail = capsys.readouterr().out
+    assert "type inpatient (inferred" in trail and "encounter_type#0 ok" in trail
+    assert main(["audit", rows[0][0], "--out", str(out)]) == 0
+    assert "type office_visit (printed: 'Office Visit')" in capsys.readouterr().out
+    parquet = list((out / "parquet" / "encounters").rglob("*.parquet"))
+    assert parquet and duckdb.sql(f"SELECT encounter_type_source FROM '{parquet[0]}' ORDER BY encounter_index").fetchall() == [("printed",), ("inferred",)]
+
+
+def test_a_catalog_written_before_the_type_source_existed_gets_the_column(tmp_path: Path) -> None:
+    from pipeline.store import DDL
+
+    old_ddl = DDL.replace(",\n    encounter_type_source VARCHAR\n", "\n").split("-- a catalog written before")[0]
+    assert "encounter_type_source" not in old_ddl
+    tmp_path.mkdir(exist_ok=True)
+    with duckdb.connect(str(tmp_path / "catalog.duckdb")) as con:
+        con.execute(old_ddl)
+    with Catalog(tmp_path) as catalog:
+        columns = [c[0] for c in catalog.con.execute("DESCRIBE encounters").fetchall()]
+    assert columns[-1] == "encounter_type_source" and "encounter_type_text" in columns
+
+
+def test_schema_refuses_a_source_without_a_type_or_printed_text_for_an_inferred_type() -> None:
+    from pydantic import ValidationError
+
+    from schemas import Encounter
+
+    base = json.loads(json.dumps({
+        "encounter_id": "e", "run_id": "r", "manifest_id": "m", "document_id": "d", "config_hash": "c", "record": "x.txt",
+        "encounter_index": 0, "start_char": 0, "end_char": 10, "start_line": 1, "end_line": 1,
+        "detector": {"name": "rules", "version": "1"},
+    }))
+    with pytest.raises(ValidationError, match="encounter_type_source without an encounter_type"):
+        Encounter.model_validate({**base, "encounter_type_source": "printed"})
+    evidence = [{"field": "encounter_type", "start": 0, "end": 3, "text": "abc"}]
+    with pytest.raises(ValidationError, match="inferred encounter_type has no printed"):
+        Encounter.model_validate({**base, "encounter_type": "lab", "encounter_type_text": "abc", "encounter_type_source": "inferred", "evidence": evidence})
+    row = Encounter.model_validate({**base, "encounter_type": "lab", "encounter_type_source": "inferred", "evidence": evidence})
+    assert row.encounter_type_source == "inferred"
