@@ -532,6 +532,7 @@ _CREDENTIAL_RUN = re.compile(
     r"PhD|FACP|FACS|FACC|FAAP|DPM|CNM|DDS|DMD|PharmD|DPT|LCSW|MPH)(?:,?\s*(?:FACP|FACS|FACC|FAAP|PhD|MPH|RN|BSN|MSN|FNP-C|FNP|"
     r"APRN|MD|DO|NP|PA-C|CRNP|DNP|MBA|MS|MA)(?![A-Za-z]))*)(?![A-Z])"
 )
+_GLUED_CAPS_CREDENTIAL = re.compile(r"(?-i:[A-Z][a-z'’-]+\.?(?:\s+[A-Z][A-Za-z'’.-]*){1,3},\s*(?:MD|DO|NP|PA-C|PA|RN|DPM|FNP-C|FNP|APRN|CRNP|DNP|CNM)(?=[A-Z]{5,}))")
 # A label glued to or following the value: "MD Location:", "HospitalAttending:".
 _TRAILING_LABEL = re.compile(r"(?:(?<=[a-z.])(?=[A-Z][A-Za-z]*(?:\s+[A-Za-z]+){0,2}\s*:)|\s+(?=[A-Za-z]+(?:\s+[A-Za-z]+){0,2}\s*:(?!\d)))")
 _SENTENCE_AFTER = re.compile(r"\s+(?=[A-Z][a-z]+\s+(?:[a-z]+\b|on\b|\d))")
@@ -547,6 +548,8 @@ def trim_person(text: str, start: int, end: int) -> tuple[int, int, str] | None:
     credentials = _CREDENTIAL_RUN.search(value)
     if credentials and credentials.start() > 0:
         cut = credentials.end()
+    elif glued := _GLUED_CAPS_CREDENTIAL.match(value):
+        cut = glued.end()  # "Jane R. Roe, DOURINALYSIS": a mixed-case name, its credential, the next line's capitals
     else:
         for pattern in (_TRAILING_LABEL, _SENTENCE_AFTER):
             match = pattern.search(value)

@@ -102,6 +102,7 @@ def test_items_lose_what_a_line_merge_ran_into_them() -> None:
         ("Ordering provider: Fatima Brennan, MD Last visit: 01 Dec 2006 (lab work).", "Fatima Brennan, MD"),
         ("SURGEON: Raymond N. Dubois, DO ANESTHESIA: Local", "Raymond N. Dubois, DO"),
         ("Surgeon: Dmitri A. Nwosu, MD, FACS", "Dmitri A. Nwosu, MD, FACS"),
+        ("Ordering provider: Tamara R. Pemberton, DOURINALYSIS", "Tamara R. Pemberton, DO"),
         ("ED Physician Documentation (9/3/2014 1620) byAisha C. Farraday, DO", "Aisha C. Farraday, DO"),
     ],
 )
