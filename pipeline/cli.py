@@ -326,7 +326,14 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     e = trail["encounter"]
     print(f"encounter {e['encounter_id']}  #{e['encounter_index']} of {e['record']}")
     print(f"  lines {e['start_line']}-{e['end_line']}, chars [{e['start_char']}:{e['end_char']})")
-    print(f"  date {e['encounter_date']}  end {e['end_date']}  type {e['encounter_type']} ({e['encounter_type_text']})")
+    source = e.get("encounter_type_source")
+    if source == "printed":
+        kind = f"{e['encounter_type']} (printed: {e['encounter_type_text']!r})"
+    elif source == "inferred":
+        kind = f"{e['encounter_type']} (inferred, no type printed)"
+    else:
+        kind = f"{e['encounter_type']} ({e['encounter_type_text']})"  # none, or a row stored before the source was kept
+    print(f"  date {e['encounter_date']}  end {e['end_date']}  type {kind}")
     print(f"  provider {e['provider']}  facility {e['facility']}")
     print(f"  detector {e['detector_name']} {e['detector_version']}, score {e['boundary_score']}, cues {', '.join(e['boundary_cues'])}")
     print("evidence:")

@@ -1,7 +1,9 @@
 """Dates as clinical records print them, found with their character spans and parsed to ``date``.
 
 One regular expression per printed style, tried in order, so a span is reported once, with the
-style that parsed it. Two-digit years pivot on the current year (``05`` is 2005, ``96`` is 1996).
+style that parsed it. Slashes and dashes are read month first (US), dots day first (04.03.2019 is
+4 March), a year first is always year-month-day.
+Two-digit years pivot on the current year (``05`` is 2005, ``96`` is 1996).
 """
 
 from __future__ import annotations
@@ -34,12 +36,21 @@ _MONTHS = {
 }
 _MONTH = r"(?P<mon>jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
 
+_ORDINAL = r"(?:st|nd|rd|th)?"
 DATE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("iso", re.compile(r"(?<![\d/-])(?P<y>(?:19|20)\d\d)-(?P<m>\d\d?)-(?P<d>\d\d?)(?![\d/-])")),
     ("us", re.compile(r"(?<![\d/.-])(?P<m>\d\d?)/(?P<d>\d\d?)/(?P<y>\d{4}|\d\d)(?![\d/])")),
     ("us_dash", re.compile(r"(?<![\d/.-])(?P<m>\d\d?)-(?P<d>\d\d?)-(?P<y>\d{4})(?![\d-])")),
-    ("dmy_mon", re.compile(r"(?<![\w-])(?P<d>\d\d?)[- ]" + _MONTH + r"[- ,]*(?P<y>\d{4})(?!\d)", re.I)),
-    ("mon_dy", re.compile(r"(?<!\w)" + _MONTH + r"\s+(?P<d>\d\d?)(?:st|nd|rd|th)?,?\s+(?P<y>\d{4})(?!\d)", re.I)),
+    # 2019/03/04, 2019.03.04: year first is never day first
+    ("ymd", re.compile(r"(?<![\d/.-])(?P<y>(?:19|20)\d\d)(?P<sep>[/.])(?P<m>\d\d?)(?P=sep)(?P<d>\d\d?)(?![\d/.]\d)")),
+    # 04.03.2019: a dotted numeric date is day first, as the countries that print dots write it
+    ("dmy_dot", re.compile(r"(?<![\w/.-])(?P<d>\d\d?)\.(?P<m>\d\d?)\.(?P<y>(?:19|20)\d\d)(?![\d.]\d|\d)")),
+    # 4 March 2019, 04-MAR-2019, 4th March 2019, 04MAR2019
+    ("dmy_mon", re.compile(r"(?<![\w-])(?P<d>\d\d?)" + _ORDINAL + r"(?:[- ]|(?=[A-Za-z]{3}))" + _MONTH + r"[- ,]*(?P<y>\d{4})(?!\d)", re.I)),
+    # 04-Mar-19: a two-digit year only between dashes, and not a clock time
+    ("dmy_mon_yy", re.compile(r"(?<![\w-])(?P<d>\d\d?)-" + _MONTH + r"-(?P<y>\d\d)(?![\d:])", re.I)),
+    # March 4, 2019, March 4th 2019, Mar-04-2019
+    ("mon_dy", re.compile(r"(?<!\w)" + _MONTH + r"(?:\s+|-)(?P<d>\d\d?)" + _ORDINAL + r"(?:,?\s+|-)(?P<y>\d{4})(?!\d)", re.I)),
     ("compact", re.compile(r"(?<![\d])(?P<y>(?:19|20)\d\d)(?P<m>[01]\d)(?P<d>[0-3]\d)(?!\d)")),
 )
 

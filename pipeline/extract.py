@@ -2,11 +2,19 @@
 
 Values come from the encounter's header block and first note sub-header (labelled fields, pipe and
 HL7-like segments, letterheads, dash- or bar-separated title lines, prose such as "Patient seen on
-<date> at <facility> by <provider>"), ranked: the encounter's own header beats a note's sub-header,
-which beats a signature. When the header block names no provider or place, the signer of the first
-signed note (a physician rather than the nurse who roomed the patient) and the encounter's
-"Attending:" / "Hospital:" lines fill in; when it prints no date, the first dated sub-header or
-signature / dictation line does. Never from free text, where dates and names of other visits live.
+<date> at <facility> by <provider>"), ranked: the encounter's own header read by its labels beats the
+header block read by the shape of its values (``pipeline.header``: any labels, boxes, stamps, banners,
+markdown, title blocks), which beats a note's sub-header, which beats a signature. When the header
+block names no provider or place, the signer of the first signed note (a physician rather than the
+nurse who roomed the patient), the encounter's "Attending:" / "Hospital:" lines and the authors of its
+note sub-headers fill in; when it prints no date, the first dated sub-header, signature or stamp line
+does. Never from free text, where dates and names of other visits live.
+
+Provider, facility and type values are cut to the value itself (a name with its credentials, an
+organisation's name, the printed phrase) and dropped when what is left is not one. A type printed
+nowhere is inferred from the encounter's content (note titles, an admission/discharge pair, opening
+headings) and marked as inferred (``type_printed`` is False). List items that only point elsewhere
+("Same", "See above") or introduce a list are not items.
 Every value is a slice of the stored text, so its evidence holds by construction.
 """
 
@@ -18,7 +26,8 @@ from datetime import date
 
 from schemas import EncounterType
 
-from pipeline import cues
+from pipeline import cues, layout
+from pipeline import header as hdr
 from pipeline.text import LineIndex
 
 HEADER_LINES = 8
@@ -31,11 +40,11 @@ DOSE = re.compile(r"\d+(?:\.\d+)?\s*(?:mg|mcg|g|ml|mL|units?|%|meq|mEq|puffs?|ta
 # A person's name as charts print it: 2-4 capitalised words or initials ("Ana M. Ruiz", "Kenneth O'Brien",
 # "Ruiz, Ana"), then optional credentials ("MD", ", MD, FACP", "BSN, RN"). Case-sensitive even inside
 # case-insensitive patterns, so "... MD at Oak Ridge" stops at the credential.
-_NAME_WORD = r"(?:[A-Z][A-Za-z'\-]*[a-z]|[A-Z]\.|[A-Z](?![A-Za-z]))"
+_NAME_WORD = r"(?:[A-Z](?![A-Z][a-z])[A-Za-z'\-]*[a-z]|[A-Z]\.|[A-Z](?![A-Za-z]))"
 _CREDENTIAL = r"(?:MD|DO|NP|PA-C|PA|RN|BSN|LPN|MSN|APRN|CRNP|DNP|FNP-C|FNP|MBBS|PhD|FACP|FACS|FACC|DPM|CNM|MLS\(ASCP\)|MLS)"
 _NAME = (
     r"(?-i:(?P<v>" + _NAME_WORD + r"(?:,?\s+" + _NAME_WORD + r"){1,3}"
-    r"(?:,?\s+" + _CREDENTIAL + r"(?:,\s*" + _CREDENTIAL + r")*\b)?))"
+    r"(?:,?\s+" + _CREDENTIAL + r"(?:,\s*" + _CREDENTIAL + r")*(?![A-Z]))?))"
 )
 # A labelled value runs to two spaces, a bar, a tab, the line end or the next "Label:" (OCR may have
 # dropped one of the two spaces between fields).
@@ -63,14 +72,16 @@ LABELLED: dict[str, tuple[re.Pattern[str], ...]] = {
         re.compile(r"(?:^|\s)" + cues._labels("re") + r"\s*:\s*(?P<v>[^:|]{2,60}?)\s+" + cues._labels("dos") + r"\b", re.I),
     ),
 }
+# Any character but a sentence's full stop: the dot of an initial or a short abbreviation ("St.", "Mt.") stays.
+_NO_STOP = r"(?:[^.]|(?<=\b[A-Z])\.|(?<=\b[A-Z][A-Za-z])\.)"
 PROSE = (
     # OCR drops the spaces around the little words ("seen onApr 11", "atRiverside", "Hospitalby").
     re.compile(
-        cues._labels("seen on") + r"\s*(?P<date>.{6,20}?)\s*" + cues._labels("at") + r"\s*(?P<facility>[^.]{2,80}?)"
-        r"(?:\s*" + cues._labels("by") + r"\s*" + _NAME.replace("?P<v>", "?P<provider>") + r"|\.?\s*$|\.\s)",
+        r"(?<!" + cues.fuzzy("last") + r" )" + cues._labels("seen on") + r"\s*(?P<date>.{5,19}?[\dOlIS])\s*" + cues._labels("at") + r"\s*(?P<facility>" + _NO_STOP + r"{2,80}?)"
+        r"(?:\s*" + cues._labels("by") + r"\s*" + _NAME.replace("?P<v>", "?P<provider>") + r"|\.?\s*$|(?<!\b[A-Z])(?<!\b[A-Z][A-Za-z])\.\s)",
         re.I,
     ),
-    re.compile(r"^\s*visit\s*:\s*(?P<type>.{2,60}?)\s*on\s*(?P<date>.{6,20}?)\s*with\s*" + _NAME.replace("?P<v>", "?P<provider>") + r"(?:\s*at\s*(?P<facility>[^.]{2,80}))?", re.I),
+    re.compile(r"^\s*visit\s*:\s*(?P<type>.{2,60}?)\s+on\s*(?P<date>(?=\d|[A-Za-z]{3,9}\.?\s*\d).{6,20}?)\s*with\s*" + _NAME.replace("?P<v>", "?P<provider>") + r"(?:\s*at\s*(?P<facility>" + _NO_STOP + r"{2,80}))?", re.I),
 )
 SIGNATURE_NAME = re.compile(
     r"(?i:" + cues._labels("signed by", "dictated by", "signed", "transcribed by", "authenticated by") + r")\s*:?\s*" + _NAME
@@ -100,17 +111,32 @@ CHIEF_COMPLAINT = re.compile(
 )
 SECTION_HEADING = re.compile(r"^\s*[A-Za-z][A-Za-z /&'-]{1,50}:")
 DIAGNOSIS_SECTION = re.compile(
-    r"^\s*(?:" + cues._labels("assessment and plan", "assessment", "impression", "diagnoses", "diagnosis", "preoperative diagnoses", "preoperative diagnosis", "postoperative diagnoses", "postoperative diagnosis", "discharge diagnoses", "discharge diagnosis", "admission diagnoses", "admission diagnosis", "final diagnoses", "final diagnosis", "problem list", "active problems") + r")\s*:?\s*(?P<v>.*)$",
+    r"^\s*(?:" + cues._labels("assessment and plan", "assessment", "impression", "diagnoses", "diagnosis", "preoperative diagnoses", "preoperative diagnosis", "postoperative diagnoses", "postoperative diagnosis", "discharge diagnoses", "discharge diagnosis", "admission diagnoses", "admission diagnosis", "final diagnoses", "final diagnosis", "problem list", "active problems") + r")(?:\s*:\s*(?P<v>.*)|[ \t]{2,}(?P<v2>\S.*)|\s+\S.{0,60}:|\s*)$",
     re.I | re.M,
 )
 MEDICATION_SECTION = re.compile(
-    r"^\s*(?:" + cues._labels("current medications", "discharge medications", "medications at home", "home medications", "medications", "medication list", "medication", "meds", "today's prescription") + r")\s*:?\s*(?P<v>.*)$",
+    r"^\s*(?:" + cues._labels("current medications", "discharge medications", "medications at home", "home medications", "medications", "medication list", "medication", "meds", "today's prescription") + r")(?:\s*:\s*(?P<v>.*)|[ \t]{2,}(?P<v2>\S.*)|\s+\S.{0,60}:|\s*)$",
     re.I | re.M,
 )
 # A list line: numbered, bulleted ("-", "•", "*", "#"), or led by an ICD-10 code ("D50.9  Iron deficiency anemia").
 LIST_ITEM = re.compile(r"^\s*(?:\d{1,2}[.)]\s+|[-•*#]\s+|(?=[A-TV-Z]\d{2}(?:\.[\dA-Z]{1,4})?\s))(?P<v>\S.*?)\s*$", re.M)
 INLINE_NUMBERED = re.compile(r"(?:^|\s)\d{1,2}[.)]\s+(?P<v>[^.;]*?[^\s.;])(?=\s*(?:\.|;)?\s*(?:\d{1,2}[.)]\s|$))")
-NOT_AN_ITEM = re.compile(r"^(?:none|nkda|n/a|as (?:previously )?noted|see (?:above|below)|unchanged|no known.*)\.?$", re.I)
+# Values that stand for no item: an empty list ("None", "NKDA"), or a pointer to another list ("Same", "Same as
+# above", "See HPI", "Unchanged", "Deferred", "Pending") whose items, if any, are read where they are printed.
+NOT_AN_ITEM = re.compile(
+    r"^(?:none(?: known| reported)?|nkda|nka|n/?a|nil|not applicable|no known.*|no (?:changes?|new \w+)"
+    r"|(?:same|as|see|per|refer to)\b.{0,40}(?:above|below|before|previously|prior|noted|listed|hpi|note|chart|diagnos[ie]s|dx)"
+    r"|same(?: as (?:pre-?\s*op\w*|post-?\s*op\w*|admission|admitting|before|prior|previous)\w*(?: diagnos[ie]s)?)?"
+    r"|unchanged|deferred|pending(?: .{0,30})?|noncontributory|non-contributory|not assessed|to be determined|tbd)\W*$",
+    re.I,
+)
+# A line that introduces a list or marks copied text ("Problem list (carried forward from 6/21/08):",
+# "--- Copied from prior encounter ---"): never an item itself, though the lines under it may be.
+COPY_FORWARD = re.compile(
+    r"\b" + cues._labels("carried forward", "carried over", "copied from", "copied forward", "copy forward", "brought forward", "pulled forward", "pulled from", "imported from") + r"\b",
+    re.I,
+)
+BULLET = re.compile(r"^(?:[-•*#>]+\s*)+")
 
 TYPE_KEYWORDS: tuple[tuple[EncounterType, re.Pattern[str]], ...] = (
     (EncounterType.emergency, re.compile(r"emergen|\bED\b|\bER\b|urgent care", re.I)),
@@ -197,8 +223,9 @@ def _pipe_fields(line: str) -> list[tuple[int, int]] | None:
     return cells
 
 
-# Ranks of evidence, best first: the encounter's own header, then a note's sub-header, then a signature.
-HEADER, SUBHEADER, SIGNED = 0, 1, 2
+# Ranks of evidence, best first: the encounter's own header read by its labels, the header block read by
+# the shape of its values (pipeline.header), a note's sub-header, then a signature.
+HEADER, STRUCTURE, SUBHEADER, SIGNED = 0, 1, 2, 3
 
 
 class _Collector:
@@ -209,8 +236,12 @@ class _Collector:
         self.found: dict[str, tuple[int, Span]] = {}
 
     def offer(self, name: str, span: Span | None, rank: int = HEADER) -> None:
+        span = clean_value(name, self.text, span)
         if span and span.text.strip() and (name not in self.found or rank < self.found[name][0]):
             self.found[name] = (rank, span)
+
+    def rank(self, name: str) -> int | None:
+        return self.found[name][0] if name in self.found else None
 
     def cell(self, name: str, base: int, cell: tuple[int, int], rank: int = HEADER) -> None:
         if cell[1] > cell[0]:
@@ -220,7 +251,19 @@ class _Collector:
         return self.found[name][1] if name in self.found else None
 
 
-def _header_fields(text: str, lines: LineIndex, header: list[int], out: ExtractedFields) -> None:
+_TRIMMERS = {"provider": hdr.trim_person, "facility": hdr.trim_facility, "encounter_type": hdr.trim_type}
+
+
+def clean_value(name: str, text: str, span: Span | None) -> Span | None:
+    """A provider, facility or type value cut to the value itself (a name with its credentials, an
+    organisation's name, the printed phrase), or None when what is left is no such value."""
+    if span is None or name not in _TRIMMERS:
+        return span
+    trimmed = _TRIMMERS[name](text, span.start, span.end)
+    return Span(*trimmed) if trimmed else None
+
+
+def _header_fields(text: str, lines: LineIndex, header: list[int], out: ExtractedFields, first: int, last: int) -> hdr.HeaderValues:
     got = _Collector(text)
     header_date = None
     note_date = None
@@ -272,7 +315,13 @@ def _header_fields(text: str, lines: LineIndex, header: list[int], out: Extracte
                     break
             if (match := LABELLED["encounter_type"][0].search(line)) is None and (match := NOTE_TYPE.search(line)):
                 got.offer("encounter_type", _span(text, base, match), SIGNED)
-    mention = header_date or note_date
+    # The header block read by the shape of its values, whatever its labels: it fills what no label named.
+    complete = header_date is not None and all(got.rank(name) == HEADER for name in ("provider", "facility", "encounter_type"))
+    found = hdr.HeaderValues() if complete else _read_blocks(text, lines, first, last)
+    for name, value in (("provider", found.provider), ("facility", found.facility), ("encounter_type", found.encounter_type)):
+        if value is not None:
+            got.offer(name, Span(value.start, value.end, value.text), STRUCTURE)
+    mention = header_date or found.date or note_date
     if mention is None:
         for i in header[:3]:
             base, end = lines.span(i)
@@ -281,13 +330,89 @@ def _header_fields(text: str, lines: LineIndex, header: list[int], out: Extracte
                 break
     if mention:
         out.encounter_date = (mention.value, Span(mention.start, mention.end, text[mention.start : mention.end]))
-    if (span := got.get("encounter_type")) is not None:
-        out.encounter_type = (classify_type(span.text), span)
+    printed = got.get("encounter_type")
+    if printed is not None and found.encounter_type is not None and not hdr.visit_phrase(printed.text):
+        # a banner's title ("** SERVICE EXTRACT **") gives way to the phrase the header prints as the visit's kind
+        printed = Span(found.encounter_type.start, found.encounter_type.end, found.encounter_type.text)
+    if printed is not None and got.rank("encounter_type") > STRUCTURE and not hdr.visit_phrase(printed.text):
+        # a note's title ("Admission H&P") is no visit type when a note sub-header of the encounter prints
+        # one, and a lone generic word ("Appt", "Encounter") is a label, not a type
+        printed = _subheader_type(text, lines, first, last) or (None if hdr.generic_word(printed.text) else printed)
+    elif printed is None:
+        printed = _subheader_type(text, lines, first, last)
+    if printed is not None:
+        out.encounter_type = (classify_type(printed.text), printed)
         out.type_printed = True
     else:
-        out.encounter_type = _inferred_type(text, lines, header)
+        out.encounter_type = _inferred_type(text, lines, header, first, last)
     out.provider = got.get("provider")
     out.facility = got.get("facility")
+    return found
+
+
+def _read_blocks(text: str, lines: LineIndex, first: int, last: int) -> hdr.HeaderValues:
+    """The first block of the encounter read by structure; when it names nothing (a records-request cover
+    sheet, a patient banner), the next block, and the one after."""
+    banner = None
+    for rows in hdr.blocks(text, lines, first, min(last, first + 30)):
+        found = hdr.read(text, lines, rows)
+        if found.provider or found.facility or found.encounter_type:
+            return found
+        if found.date:
+            if not _IDENTIFIER.search("\n".join(lines.line(i) for i in rows)):
+                return found
+            banner = banner or found  # a date beside a record number: a patient banner's birth date, likely
+    return banner or hdr.HeaderValues()
+
+
+_IDENTIFIER = re.compile(r"(?<![\d/.-])\d{6,}(?![\d/.-])")
+
+
+# Lines worth reading as a note sub-header: short, with a digit (a date).
+_SUBHEADER_HINT = re.compile(r"\d")
+
+
+def _subheader_lines(text: str, lines: LineIndex, first: int, last: int):
+    """Note sub-headers of the encounter ("Follow-up Visit - Office Note - 2013-04-09 12:23 - Name",
+    "[5/9/12 4:36 PM] ED Note - Name", "2017-04-16 14:07  OFFICE NOTE  Author: Name"), in text order."""
+    for i in range(first, last + 1):
+        base, end = lines.span(i)
+        if end - base > 200 or end == base:
+            continue
+        line = text[base:end]
+        if _SUBHEADER_HINT.search(line) and cues.note_header(line) and not cues.is_furniture(line):
+            yield i, base, line
+
+
+def _subheader_type(text: str, lines: LineIndex, first: int, last: int) -> Span | None:
+    """The first visit type a note sub-header of the encounter prints as one of its cells."""
+    for _, base, line in _subheader_lines(text, lines, first, last):
+        for cell in hdr.cells(line):
+            value = line[cell.start : cell.end]
+            if hdr.visit_phrase(value) and not hdr.place_not_kind(value):
+                return clean_value("encounter_type", text, Span(base + cell.start, base + cell.end, text[base + cell.start : base + cell.end]))
+    return None
+
+
+def _subheader_author(text: str, lines: LineIndex, first: int, last: int) -> Span | None:
+    """The first clinician (not nursing staff) a note of the encounter names as its author: in an
+    "Author:" line or a note sub-header ("Follow-up Visit - Provider Note - <date> - Leon Novak, MD")."""
+    for i in range(first, last + 1):
+        base, end = lines.span(i)
+        if end - base > 200 or end == base:
+            continue
+        line = text[base:end]
+        if match := AUTHOR_LABEL.search(line):
+            found = [(match.start("v"), match.end("v"))]
+        elif _SUBHEADER_HINT.search(line) and cues.note_header(line) and not cues.is_furniture(line):
+            found = hdr.person_matches(line)
+        else:
+            continue
+        for a, b in found:
+            span = clean_value("provider", text, Span(base + a, base + b, text[base + a : base + b]))
+            if span is not None and not _nursing(span):
+                return span
+    return None
 
 
 def _dating_line(line: str) -> bool:
@@ -356,9 +481,54 @@ def _title_line(line: str) -> bool:
     return bool(stripped) and len(stripped) <= 60 and ":" not in stripped and not any(ch.isdigit() for ch in stripped) and stripped[:1].isupper()
 
 
-def _inferred_type(text: str, lines: LineIndex, header: list[int]) -> tuple[EncounterType, Span] | None:
-    """A type implied, not printed: an admission-date header means a stay; a note title such as
-    "Discharge Summary" or "Operative Report" implies its kind. The cue itself is the evidence."""
+def _cue(*phrases: str) -> re.Pattern[str]:
+    return re.compile(r"\b" + cues._labels(*phrases) + r"\b", re.I)
+
+
+# What a note's title or the encounter's content implies about the kind of encounter, by clinical meaning.
+# Checked in this order on one title (a "Surgical Pathology Report" is a lab result, not a procedure).
+KIND_CUES: tuple[tuple[EncounterType, re.Pattern[str]], ...] = (
+    (EncounterType.inpatient, _cue("discharge summary", "death summary", "admission h&p", "admission history", "history and physical",
+                                   "h&p", "admission note", "nursing admission", "hospital day", "inpatient", "hospital admission",
+                                   "hospital course", "shift note", "transfer note", "daily progress note")),
+    (EncounterType.emergency, re.compile(r"\b" + cues._labels("triage", "emergency", "emergency room", "urgent care") + r"\b|(?-i:\b(?:ED|ER)\b)", re.I)),
+    (EncounterType.telehealth, _cue("telehealth", "telemedicine", "video visit", "virtual visit", "two-way video", "video")),
+    (EncounterType.telephone, _cue("telephone", "phone call", "phone note", "phone encounter", "telephone call")),
+    (EncounterType.lab, _cue("pathology", "specimen", "laboratory", "lab report", "lab results", "chemistry", "hematology", "labs", "lab")),
+    (EncounterType.imaging, _cue("radiology", "imaging", "x-ray", "xray", "ct", "mri", "ultrasound", "echocardiogram", "mammogram", "dexa", "scan")),
+    (EncounterType.procedure, _cue("operative", "operation", "procedure", "op note", "anesthesia", "endoscopy", "colonoscopy", "surgery", "surgical")),
+    (EncounterType.consult, _cue("consult", "consultation")),
+    (EncounterType.office_visit, _cue("progress note", "office", "clinic note", "clinic visit", "rooming", "soap note", "follow-up",
+                                      "follow up", "annual physical", "wellness", "well visit", "check-up", "checkup", "visit")),
+)
+# A stay's kind or an emergency visit's holds whatever other notes the encounter has (a stay's imaging
+# reports and consults, an ED visit's labs); otherwise the first note says what kind of visit it was.
+_DOMINANT = (EncounterType.inpatient, EncounterType.emergency, EncounterType.telehealth)
+# A telehealth visit says so in its first lines even under a plain "Progress Note" title.
+TELEHEALTH_BODY = _cue("telehealth", "telemedicine", "video visit", "virtual visit", "virtual care", "two-way video", "via video", "secure video", "audio-video")
+BODY_LINES = 40
+# Opening section headings that imply a kind when no title does ("Reason for Call:" opens a telephone
+# note, "Preoperative Diagnosis:" an operative note, "Collected:" a lab report); "Chief Complaint:" or
+# "Subjective:" alone means an ordinary visit note.
+_MODALITY = r"(?-i:XR|CT|MRI?|US|NM|PET|DEXA|X-RAY|XRAY|MAMMO\w*|ULTRASOUND|ECHO\w*|FLUORO\w*)\b"
+BODY_CUES: tuple[tuple[EncounterType, re.Pattern[str]], ...] = (
+    (EncounterType.inpatient, re.compile(r"^\W*" + cues._labels("admission date", "date of admission", "admit date", "hospital course", "admitting diagnosis", "reason for admission") + r"\s*:", re.I)),
+    (EncounterType.emergency, re.compile(r"^\W*" + cues._labels("triage", "esi level", "esi", "mode of arrival", "arrived via", "arrival mode") + r"\b", re.I)),
+    (EncounterType.telephone, re.compile(r"^\W*" + cues._labels("reason for call", "call details", "caller", "call back number", "patient called", "called patient", "returned call", "phone call") + r"\b", re.I)),
+    (EncounterType.consult, re.compile(r"^\W*" + cues._labels("reason for consult", "reason for consultation", "requesting physician", "requesting provider", "consulting physician") + r"\s*:", re.I)),
+    (EncounterType.procedure, re.compile(r"^\W*" + cues._labels("preoperative diagnosis", "preoperative diagnoses", "pre-operative diagnosis", "preop diagnosis", "procedure performed", "procedures performed", "operation performed", "title of operation", "name of procedure", "estimated blood loss") + r"\s*:", re.I)),
+    (EncounterType.lab, re.compile(r"^\W*" + cues._labels("collected", "collection date", "date collected", "specimen", "specimen type", "performing lab", "reference range") + r"\s*:", re.I)),
+    (EncounterType.imaging, re.compile(r"^\W*(?:" + cues._labels("exam date", "study date", "date of exam", "technique", "comparison") + r"\s*:|(?:" + cues._labels("exam", "study", "examination") + r"\s*:\s*)?" + _MODALITY + r")", re.I)),
+    (EncounterType.office_visit, re.compile(r"^\W*" + cues._labels("chief complaint", "reason for visit", "subjective", "history of present illness", "hpi") + r"\s*:?", re.I)),
+)
+
+
+def _inferred_type(text: str, lines: LineIndex, header: list[int], first: int, last: int) -> tuple[EncounterType, Span] | None:
+    """A type implied, not printed: an admission/discharge pair or a discharge summary means a stay,
+    triage or an ED note an emergency visit, a video visit telehealth; otherwise the first note title
+    ("Operative Report", "Radiology Report", "Progress Note") implies its kind, or else the headings the
+    encounter opens with ("Reason for Call:", "Preoperative Diagnosis:", "Collected:", "Chief Complaint:").
+    The cue is the evidence."""
     admission = cues.ENCOUNTER_HEADERS["admission_date"]
     for i in header[:4]:
         base, end = lines.span(i)
@@ -367,16 +537,64 @@ def _inferred_type(text: str, lines: LineIndex, header: list[int]) -> tuple[Enco
             label = match.group(0).strip().rstrip(":").strip()
             start = text.index(label, base)
             return EncounterType.inpatient, Span(start, start + len(label), label)
-    titles = cues.title_cues([lines.line(i) for i in header[:4]])
-    for i, found in zip(header[:4], titles, strict=False):
+    titles: list[tuple[EncounterType, Span]] = []
+    for _, start, value in _title_cells(text, lines, first, last):
+        for kind, pattern in KIND_CUES:
+            if pattern.search(value):
+                titles.append((kind, Span(start, start + len(value), value)))
+                break
+    body: list[tuple[EncounterType, Span]] = []
+    for i in range(first, min(last, first + BODY_LINES) + 1):
+        base, end = lines.span(i)
+        line = text[base:end]
+        if match := TELEHEALTH_BODY.search(line):
+            body.append((EncounterType.telehealth, Span(base + match.start(), base + match.end(), match.group())))
+        for kind, pattern in BODY_CUES:
+            if match := pattern.match(line):
+                cue = match.group().strip(" :*#-=[]")
+                if cue:
+                    start = base + line.index(cue)
+                    body.append((kind, Span(start, start + len(cue), cue)))
+                break
+    for kind in _DOMINANT:
+        for k, span in sorted(titles + body, key=lambda f: f[1].start):
+            if k is kind:
+                return k, span
+    if titles:
+        return titles[0]
+    specific = [b for b in body if b[0] is not EncounterType.office_visit]
+    return (specific or body or [None])[0]
+
+
+def _titleish(line: str) -> bool:
+    """A short title-only line; OCR may have put digits inside its words ("0PERATIVE REPORT", "CON5ULT NOTE")."""
+    stripped = line.strip(" *#=-")
+    return (
+        bool(stripped) and len(stripped) <= 60 and ":" not in stripped and stripped[:1].isalnum()
+        and not re.search(r"\d{2}|(?<![A-Za-z])\d(?![A-Za-z])", stripped)
+    )
+
+
+def _title_cells(text: str, lines: LineIndex, first: int, last: int):
+    """(line, start, text) of every note title of the encounter: title lines ("DISCHARGE SUMMARY"), and the
+    title cells of note sub-headers ("Radiology Report" in "[date] Radiology Report - Name")."""
+    titles = [i for i in range(first, last + 1) if _titleish(lines.line(i)) and cues.maybe_title(lines.line(i))]
+    flags = cues.title_cues([lines.line(i) for i in titles])
+    rows: dict[int, list[tuple[int, str]]] = {}
+    for i, found in zip(titles, flags, strict=True):
         if "note_title" in found:
             base, end = lines.span(i)
             stripped = text[base:end].strip(" *#-=")
-            kind = classify_type(stripped)
-            if kind is not EncounterType.other:
-                start = base + text[base:end].index(stripped)
-                return kind, Span(start, start + len(stripped), stripped)
-    return None
+            rows[i] = [(base + text[base:end].index(stripped), stripped)]
+    for i, base, line in _subheader_lines(text, lines, first, last):
+        rows.setdefault(i, [])
+        for cell in hdr.cells(line, shapeless_labels=False):
+            value = line[cell.start : cell.end]
+            if not cues.date_in(value) and not layout.PERSON.search(value) and len(value) <= 80:
+                rows[i].append((base + cell.start, value))
+    for i in sorted(rows):
+        for start, value in rows[i]:
+            yield i, start, value
 
 
 def _items(text: str, lines: LineIndex, first: int, last: int, section: re.Pattern[str], kind: str) -> list[Span]:
@@ -389,8 +607,10 @@ def _items(text: str, lines: LineIndex, first: int, last: int, section: re.Patte
         i += 1
         if not match:
             continue
-        inline = match.group("v")
-        vstart = match.start("v")
+        # the value after "Heading:" or a wide gap; a heading word opening a sentence is no heading
+        group = "v" if match.group("v") is not None else "v2" if match.group("v2") is not None else None
+        inline = match.group(group) if group else ""
+        vstart = match.start(group) if group else end
         if inline.strip():
             numbered = list(INLINE_NUMBERED.finditer(text, vstart, end))
             if numbered:
@@ -406,7 +626,7 @@ def _items(text: str, lines: LineIndex, first: int, last: int, section: re.Patte
                         found.append(Span(start, start + len(stripped), stripped))
                     pos += len(piece) + 1
             else:
-                span = _span(text, 0, match)
+                span = _span(text, 0, match, group)
                 if span:
                     found.append(span)
         while i <= last:
@@ -418,8 +638,51 @@ def _items(text: str, lines: LineIndex, first: int, last: int, section: re.Patte
             if span:
                 found.append(span)
             i += 1
-    found = [_first_sentence(s) for s in found]
-    return [s for s in found if not NOT_AN_ITEM.match(s.text)][: MAX_ITEMS[kind]]
+    found = [_first_sentence(_run_on_cut(s)) for s in (_unbulleted(s) for s in found) if s is not None]
+    return [s for s in found if _is_item(s.text)][: MAX_ITEMS[kind]]
+
+
+_TWO_ALNUM = re.compile(r"[^\W_].*?[^\W_]")
+
+
+def _is_item(value: str) -> bool:
+    """Whether a list value names an item: not an empty-list or anaphoric value ("None", "Same as above"),
+    not a line that introduces a list (it ends with a colon) and not a copy-forward marker."""
+    stripped = value.strip()
+    if not _TWO_ALNUM.search(stripped) or (stripped.startswith("(") and ")" not in stripped):
+        return False  # a stray mark, or a parenthesis cut off by a page break
+    return not stripped.endswith(":") and not NOT_AN_ITEM.match(stripped) and not COPY_FORWARD.search(stripped)
+
+
+_GLUED_LABEL = re.compile(r"(?<=[a-z)])(?=[A-Z][a-z]+(?:\s[A-Za-z]+){0,2}\s*:)")
+_REMARK_HINT = re.compile(r"\s[A-Z][a-z]{2,}\s+[a-z].*\d")
+_CLAUSE_START = re.compile(r"(?<=[\s)a-z])(?=[A-Z][a-z]{2,}(?:\s+[a-z][a-z'-]*)*\s+$)")
+
+
+def _run_on_cut(span: Span) -> Span:
+    """An item without the text a line merge ran into it: the next heading glued on ("...infarction
+    Postoperative Diagnosis: Same"), or a dated remark ("Gout Records from 2014-05-18 were reviewed")."""
+    value = span.text
+    cut = len(value)
+    if match := _GLUED_LABEL.search(value):
+        cut = match.start()
+    date = cues.date_in(value, 0, cut, compact=True) if _REMARK_HINT.search(value, 0, cut) else None
+    if date and date.start > 0 and (match := _CLAUSE_START.search(value[: date.start])) and match.start() > 0:
+        cut = min(cut, match.start())
+    if cut == len(value):
+        return span
+    value = value[:cut].rstrip(" ,;:-")
+    return Span(span.start, span.start + len(value), value) if value else span
+
+
+def _unbulleted(span: Span) -> Span | None:
+    """The item without bullet marks that a line merge left in front of it ("Diagnoses: # Gout")."""
+    match = BULLET.match(span.text)
+    if not match:
+        return span
+    if match.end() >= len(span.text):
+        return None
+    return Span(span.start + match.end(), span.end, span.text[match.end() :])
 
 
 def _first_sentence(span: Span) -> Span:
@@ -491,8 +754,46 @@ def _later_date(text: str, lines: LineIndex, first: int, last: int) -> tuple[dat
         line = text[base:end]
         if cues.is_furniture(line):
             continue
-        if (cues.SIGNATURE.search(line) or cues.note_header(line)) and (mention := cues.date_in(text, base, end)):
+        if (cues.SIGNATURE.search(line) or cues.note_header(line) or _stamp_line(line)) and (mention := cues.date_in(text, base, end)):
             return mention.value, Span(mention.start, mention.end, text[mention.start : mention.end])
+    return None
+
+
+# Labels before a name that make it someone else's: a referral's source, a copy's recipient, the patient's doctor.
+_OTHER_PERSON = re.compile(r"\b(?:referr\w*|referred|requesting|pcp|primary care|cc|copy|copies|patient|family|guardian|last|prior|previous)\b", re.I)
+
+
+def _stamp_line(line: str) -> bool:
+    """A short line that names a clinician and a date, whatever its words ("Sealed 10/8/13 19:56 Jane Roe,
+    MD", "Approved by Jane Roe, MD on 07-Dec-2015"): a note's stamp or signature, not a sentence citing
+    another visit or another person."""
+    if len(line) > 140 or not any(ch.isdigit() for ch in line) or cues.FALSE_CUE.search(line) or NOT_VISIT_DATE.search(line):
+        return False
+    people = hdr.person_matches(line)
+    return bool(people) and not _OTHER_PERSON.search(line[: people[0][0]]) and not _prose(line)
+
+
+def _prose(line: str) -> bool:
+    words = line.split()
+    return len(words) >= 8 and sum(1 for w in words if w[:1].islower()) >= len(words) / 2
+
+
+def _any_clinician(text: str, lines: LineIndex, first: int, last: int) -> Span | None:
+    """The last resort for a provider: the first clinician (not nursing staff) named with a credential on
+    a short line of the encounter that is no sentence and names no one else's role."""
+    for i in range(first, last + 1):
+        base, end = lines.span(i)
+        if end - base > 120 or end == base:
+            continue
+        line = text[base:end]
+        if cues.is_furniture(line) or _prose(line):
+            continue
+        for a, b in hdr.person_matches(line):
+            if _OTHER_PERSON.search(line[:a]):
+                break
+            span = clean_value("provider", text, Span(base + a, base + b, text[base + a : base + b]))
+            if span is not None and not _nursing(span):
+                return span
     return None
 
 
@@ -511,20 +812,27 @@ def extract_fields(text: str, lines: LineIndex, start: int, end: int) -> Extract
     first = lines.line_of(start)
     last = lines.line_of(max(start, end - 1))
     out = ExtractedFields()
-    _header_fields(text, lines, _header_lines(lines, first, last), out)
+    found = _header_fields(text, lines, _header_lines(lines, first, last), out, first, last)
     if out.provider is None or _nursing(out.provider):
         # A nurse's rooming, triage or pre-procedure note opens many visits; the visit's provider signs
         # the main note.
-        signer = _signature_provider(text, lines, first, last)
-        later = _labelled_later(text, lines, first, last, "provider")
+        signer = clean_value("provider", text, _signature_provider(text, lines, first, last))
+        later = clean_value("provider", text, _labelled_later(text, lines, first, last, "provider"))
         choices = [p for p in (signer, later) if p is not None]
+        if not any(not _nursing(p) for p in choices) and (author := _subheader_author(text, lines, first, last)):
+            choices.append(author)
+        if not any(not _nursing(p) for p in choices) and (anyone := _any_clinician(text, lines, first, last)):
+            choices.append(anyone)
         out.provider = next((p for p in choices if not _nursing(p)), out.provider or (choices[0] if choices else None))
     if out.facility is None:
-        out.facility = _labelled_later(text, lines, first, last, "facility")
+        out.facility = clean_value("facility", text, _labelled_later(text, lines, first, last, "facility"))
     if out.encounter_date is None:
         out.encounter_date = _later_date(text, lines, first, last)
     admitted = out.encounter_date[0] if out.encounter_date else None
     out.end_date = _discharge_date(text, lines, first, last, admitted)
+    if out.end_date is None and found.end_date is not None and admitted is not None and found.end_date.value >= admitted:
+        end = found.end_date
+        out.end_date = (end.value, Span(end.start, end.end, text[end.start : end.end]))
     for i in range(first, last + 1):
         base, line_end = lines.span(i)
         match = CHIEF_COMPLAINT.match(text, base, line_end)

@@ -47,7 +47,7 @@ def encounters_frame(con: duckdb.DuckDBPyConnection, record: str, run_id: str | 
     where, params = _run_filter(run_id)
     return con.execute(
         f"""SELECT encounter_index, start_line, end_line, encounter_date, end_date, encounter_type,
-                   encounter_type_text, provider, facility, chief_complaint, len(diagnoses) AS diagnoses,
+                   encounter_type_text, encounter_type_source, provider, facility, chief_complaint, len(diagnoses) AS diagnoses,
                    len(medications) AS medications, round(boundary_score, 2) AS score, encounter_id
             FROM encounters e WHERE e.record = ? AND {where} ORDER BY encounter_index""",
         [record, *params],

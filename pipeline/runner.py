@@ -152,6 +152,7 @@ def build_encounter(
         kind, span = fields.encounter_type
         values["encounter_type"] = kind
         values["encounter_type_text"] = span.text if fields.type_printed else None
+        values["encounter_type_source"] = "printed" if fields.type_printed else "inferred"
         evidence.append(_evidence("encounter_type", span, pages))
     for name in ("provider", "facility", "chief_complaint"):
         span = getattr(fields, name)

@@ -122,8 +122,11 @@ CREATE TABLE IF NOT EXISTS encounters (
     boundary_score DOUBLE,
     boundary_cues VARCHAR[] NOT NULL,
     sandbox_level VARCHAR,
-    fallback_reason VARCHAR
+    fallback_reason VARCHAR,
+    encounter_type_source VARCHAR
 );
+-- a catalog written before the column existed gets it, last, as in a new catalog
+ALTER TABLE encounters ADD COLUMN IF NOT EXISTS encounter_type_source VARCHAR;
 CREATE TABLE IF NOT EXISTS evidence (
     encounter_id VARCHAR NOT NULL,
     document_id VARCHAR NOT NULL,
@@ -467,6 +470,7 @@ def _encounter_row(e: Encounter) -> list[Any]:
         e.encounter_type.value if e.encounter_type else None, e.encounter_type_text, e.provider, e.facility,
         e.chief_complaint, [d.value for d in e.diagnoses], [m.value for m in e.medications], e.detector.name,
         e.detector.version, e.boundary_score, list(e.boundary_cues), e.sandbox_level, e.fallback_reason,
+        e.encounter_type_source,
     ]
 
 

@@ -119,7 +119,18 @@ class Encounter(_Frozen):
     encounter_date: date | None = None
     end_date: date | None = Field(default=None, description="Discharge date of a stay, if any.")
     encounter_type: EncounterType | None = None
-    encounter_type_text: str | None = Field(default=None, description="The type as printed in the record.")
+    encounter_type_text: str | None = Field(
+        default=None, description="The type as printed in the record; null when the type was inferred."
+    )
+    encounter_type_source: Literal["printed", "inferred"] | None = Field(
+        default=None,
+        description=(
+            "How encounter_type was read: 'printed' when the record prints the type (encounter_type_text is that "
+            "phrase and the evidence span holds it); 'inferred' when no type is printed and the kind is implied by "
+            "content, such as a note title ('Discharge Summary' -> inpatient), an admission/discharge pair or an "
+            "opening heading ('Reason for Call:' -> telephone), whose span is then the evidence. Null without a type."
+        ),
+    )
     provider: str | None = None
     facility: str | None = None
     chief_complaint: str | None = None
@@ -140,6 +151,10 @@ class Encounter(_Frozen):
             raise ValueError(f"encounter {self.encounter_index}: end_char {self.end_char} is not after start_char {self.start_char}")
         if self.end_line < self.start_line:
             raise ValueError(f"encounter {self.encounter_index}: end_line before start_line")
+        if self.encounter_type_source is not None and self.encounter_type is None:
+            raise ValueError(f"encounter {self.encounter_index}: encounter_type_source without an encounter_type")
+        if self.encounter_type_source == "inferred" and self.encounter_type_text is not None:
+            raise ValueError(f"encounter {self.encounter_index}: an inferred encounter_type has no printed encounter_type_text")
         if self.end_date and self.encounter_date and self.end_date < self.encounter_date:
             raise ValueError(f"encounter {self.encounter_index}: discharge {self.end_date} is before admission {self.encounter_date}")
         fields_with_evidence = {e.field for e in self.evidence}
