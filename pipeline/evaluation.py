@@ -214,19 +214,19 @@ def render_table(systems: Mapping[str, dict[str, SliceScores]]) -> str:
         ("", "slice", None),
         ("", "system", None),
         ("", "records", lambda s: str(s.records)),
-        ("exact", "P", lambda s: _fmt(s.exact_precision)),
-        ("exact", "R", lambda s: _fmt(s.exact_recall)),
-        ("exact", "F1", lambda s: _fmt(s.exact_f1)),
-        ("\u00b12 lines", "P", lambda s: _fmt(s.near_precision)),
-        ("\u00b12 lines", "R", lambda s: _fmt(s.near_recall)),
-        ("\u00b12 lines", "F1", lambda s: _fmt(s.near_f1)),
-        ("", "Pk", lambda s: _fmt(s.pk)),
-        ("", "WD", lambda s: _fmt(s.windowdiff)),
+        ("exact", "P", lambda s: format_figure(s.exact_precision)),
+        ("exact", "R", lambda s: format_figure(s.exact_recall)),
+        ("exact", "F1", lambda s: format_figure(s.exact_f1)),
+        ("\u00b12 lines", "P", lambda s: format_figure(s.near_precision)),
+        ("\u00b12 lines", "R", lambda s: format_figure(s.near_recall)),
+        ("\u00b12 lines", "F1", lambda s: format_figure(s.near_f1)),
+        ("", "Pk", lambda s: format_figure(s.pk)),
+        ("", "WD", lambda s: format_figure(s.windowdiff)),
         ("", "count err", lambda s: f"{s.count_abs_error:.2f} ({s.count_signed_error:+.2f})"),
-        ("accuracy", "date", lambda s: _fmt(s.date_accuracy)),
-        ("accuracy", "type", lambda s: _fmt(s.type_accuracy)),
-        ("accuracy", "provider", lambda s: _fmt(s.provider_accuracy)),
-        ("accuracy", "facility", lambda s: _fmt(s.facility_accuracy)),
+        ("accuracy", "date", lambda s: format_figure(s.date_accuracy)),
+        ("accuracy", "type", lambda s: format_figure(s.type_accuracy)),
+        ("accuracy", "provider", lambda s: format_figure(s.provider_accuracy)),
+        ("accuracy", "facility", lambda s: format_figure(s.facility_accuracy)),
     ]
     slice_names = list(dict.fromkeys(name for slices in systems.values() for name in slices))
     rows = [
@@ -321,10 +321,10 @@ class Calibration:
 
     def render(self) -> str:
         return (
-            f"calibration: {self.boundaries} boundaries, ECE {_fmt(self.boundary_ece)}; "
-            f"{self.false_positives} spurious, {_fmt(self.least_confident_fp_share)} of them in the 10% least confident; "
-            f"{self.candidates} candidates, ECE {_fmt(self.candidate_ece)}; {self.errors} wrong decisions, "
-            f"{_fmt(self.least_confident_error_share)} of them in the 10% least confident\n"
+            f"calibration: {self.boundaries} boundaries, ECE {format_figure(self.boundary_ece)}; "
+            f"{self.false_positives} spurious, {format_figure(self.least_confident_fp_share)} of them in the 10% least confident; "
+            f"{self.candidates} candidates, ECE {format_figure(self.candidate_ece)}; {self.errors} wrong decisions, "
+            f"{format_figure(self.least_confident_error_share)} of them in the 10% least confident\n"
         )
 
 
@@ -385,7 +385,7 @@ def calibration(gold: list[dict], predictions: Iterable[Any], texts: Mapping[str
     )
 
 
-def _fmt(value: float | None) -> str:
+def format_figure(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 

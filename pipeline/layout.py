@@ -288,6 +288,8 @@ def _counts_pages(lines: list[str], members: list[int], n: int) -> bool:
     or a date that grows with the visits does not)."""
     if len(members) < 4 or members[-1] - members[0] < 0.4 * n or members[0] > 0.1 * n + 80:
         return False  # pages run through the record from its first page
+    if len(set(filter(None, (_printed_date(lines[i]) for i in members)))) >= max(3, len(members) / 2):
+        return False  # a new date at most prints: visit headers or signatures, not the pages of a print job
     numbers = [[int(x) for x in _DIGITS.findall(ocr_digits(lines[i]))] for i in members]
     width = min(len(x) for x in numbers)
     for k in range(width):
@@ -305,6 +307,15 @@ def _counts_pages(lines: list[str], members: list[int], n: int) -> bool:
         if statistics.pstdev(per_page) <= 0.5 * mean:
             return True
     return False
+
+
+_CLOCK_TAIL = re.compile(r"[ \t,T@]*\d{1,2}:\d{2}.*$", re.S)
+
+
+def _printed_date(line: str) -> str | None:
+    """The first date printed on a line, without its clock time."""
+    match = _DATE_NUMERIC.search(line) or _DATE_MONTH_FIRST.search(line)
+    return _CLOCK_TAIL.sub("", match.group()) if match else None
 
 
 def _interleaved(members: list[int], other: list[int]) -> bool:

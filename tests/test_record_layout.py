@@ -1,0 +1,132 @@
+"""The layout read from a record itself (pipeline.layout): shapes, recurrence, furniture, structure.
+
+The cases are built by hand in formats no detector rule names, so each assertion is about form."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.layout import (
+    ORGANISATION,
+    PERSON,
+    analyse,
+    boxed,
+    cells,
+    is_rule,
+    label_value_pairs,
+    ocr_digits,
+    recurrence_keys,
+    shape_text,
+    shapes_of,
+    unbox,
+)
+from pipeline.text import LineIndex
+
+
+def test_two_prints_of_one_template_share_a_shape_whatever_the_values() -> None:
+    assert shape_text("Provider:  Jane M. Roe, MD") == shape_text("Provider:  Al Li, NP")
+    assert shape_text("Seen 03/04/2019 09:15 by clinic") == shape_text("Seen 12/31/2021 16:40 by clinic")
+    # a date in words and one in digits are both a date
+    assert shape_text("** 4 March 2019 **") == shape_text("** 2020-11-02 **")
+    # but prose and a label-value line do not collapse into one shape
+    assert shape_text("Patient tolerated the procedure well.") != shape_text("Visit Kind: Follow up")
+
+
+def test_shapes_of_many_lines_equal_shapes_of_each_and_keep_the_line_count() -> None:
+    lines = ["VISIT 1999-01-02 :: Dr Ann Bee", "", "plain words here", "Page 3 of 12"]
+    assert shapes_of(lines) == [shape_text(line) for line in lines]
+    assert len(shapes_of(lines)) == len(lines)
+
+
+def test_ocr_digits_keep_length_and_read_letters_beside_digits() -> None:
+    assert ocr_digits("2O23-O7-l5") == "2023-07-15"
+    assert ocr_digits("Page l2") == "Page 12"
+    assert ocr_digits("Oliver Stone") == "Oliver Stone"  # letters among letters stay letters
+
+
+def test_recurrence_keys_survive_page_numbers_and_scan_noise() -> None:
+    keys = recurrence_keys("Fax  Page 1 of 9 -- Oakview\nFax Page 2 of 9 -- Oakvlew\nsomething else")
+    assert keys[0] == keys[1]
+    assert keys[2] != keys[0]
+
+
+@pytest.mark.parametrize(
+    ("line", "pairs"),
+    [
+        ("Seen on: 03/04/2019", 1),
+        ("DOS :: 03/04/2019    Clinician :: A. Bee, NP", 2),
+        ("[Where] Oak Partners", 1),
+        ("when = 2019-03-04; who = Ann Bee", 2),
+        ("| Kind - Follow up |", 1),
+        ("The patient said that she was fine and went home after lunch.", 0),
+    ],
+)
+def test_label_value_pairs_are_found_whatever_the_labels_and_separators(line: str, pairs: int) -> None:
+    assert label_value_pairs(line) == pairs
+
+
+def test_boxes_rules_and_cells() -> None:
+    assert is_rule("+--------------+") and is_rule("* * * *") and is_rule("═════")
+    assert not is_rule("-- see above --")
+    assert boxed("| Seen: 2019-03-04 |") and unbox("| Seen: 2019-03-04 |") == "Seen: 2019-03-04"
+    assert not boxed("plain text")
+    assert cells("03/04/2019 | Clinic | Ann Bee, MD") == 3
+    assert cells("03/04/2019    Oak Clinic    Ann Bee, MD") == 3
+
+
+@pytest.mark.parametrize("text", ["Jane M. Roe, MD", "ROE, JANE MD", "Dr. Amos Quill", "Ann Bee NP", "Kofi Mensah, PA-C"])
+def test_people_are_found_by_shape(text: str) -> None:
+    assert PERSON.search(text)
+
+
+@pytest.mark.parametrize("text", ["the patient was seen", "Blood pressure 120/80", "Follow Up Visit"])
+def test_prose_and_titles_are_no_people(text: str) -> None:
+    assert not PERSON.search(text)
+
+
+@pytest.mark.parametrize("text", ["Harbor Lake Clinic", "ST. BRENDAN REGIONAL MEDICAL CENTER", "Oak Partners", "Clinic of Saint Ives"])
+def test_organisations_are_found_by_their_head_words(text: str) -> None:
+    assert ORGANISATION.search(text)
+
+
+def _paginated_record(pages: int = 8) -> str:
+    """Pages of prose, each ending with a footer nobody's rules name and a counter."""
+    out = []
+    for page in range(1, pages + 1):
+        out += [f"Some clinical prose line {k} of page {page}, nothing repeats here {page * 7 + k}." for k in range(12)]
+        out += ["", f"zzq-transmit ref 88{page}1 // sheet {page}/{pages}", "Quill & Ives Records Bureau", ""]
+    return "\n".join(out)
+
+
+def test_furniture_is_what_recurs_with_a_page_counter_whatever_it_says() -> None:
+    lines = LineIndex(_paginated_record())
+    layout = analyse(lines)
+    counters = [i for i, line in enumerate(lines.lines) if line.startswith("zzq-transmit")]
+    banners = [i for i, line in enumerate(lines.lines) if line.startswith("Quill & Ives")]
+    assert all(layout.furniture[i] for i in counters + banners)
+    assert not any(layout.furniture[i] for i, line in enumerate(lines.lines) if line.startswith("Some clinical"))
+    # furniture is no content: paragraphs run across it
+    assert not set(counters + banners) & set(layout.content)
+
+
+def test_a_dated_title_that_recurs_with_growing_numbers_is_no_page_counter() -> None:
+    """Visit titles that carry an increasing number (a visit count) recur, but not at page spacing
+    from the first page: they must stay content."""
+    out = ["Intro line.", ""] * 40
+    for visit in range(1, 6):
+        out += [f"Visit number {visit} on 2019-0{visit}-1{visit}", "Text of the visit.", ""] + ["Filler sentence here."] * (visit * 9)
+    lines = LineIndex("\n".join(out))
+    layout = analyse(lines)
+    titles = [i for i, line in enumerate(lines.lines) if line.startswith("Visit number")]
+    assert not any(layout.furniture[i] for i in titles)
+
+
+def test_recurring_closing_lines_are_note_closers() -> None:
+    out = []
+    for k in range(4):
+        out += [f"Note {k} body sentence one.", "Body sentence two.", f"e-signed by Ann Bee NP at 1{k}:05 on 0{k + 1}/02/2020", ""]
+    layout = analyse(LineIndex("\n".join(out)))
+    signed = [i for i, line in enumerate(layout.lines) if line.startswith("e-signed")]
+    assert all(i in layout.paragraph_ends for i in signed)
+    assert layout.shape(signed[0]) in layout.closers
+    assert layout.shape(0) not in layout.closers
