@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("paths", nargs="*", metavar="PATH", help="record files, folders or quoted globs")
     _out_arg(run, "output folder (created if missing)")
     run.add_argument("--detector", default="rules", help="encounter detector (default: rules, offline)")
-    run.add_argument("--threshold", type=float, help="rules detector: boundary probability threshold (default 0.5)")
+    run.add_argument("--threshold", type=float, help="rules detector: probability a candidate the cues passed over needs to open an encounter (default 0.8)")
     run.add_argument("--retry-quarantined", action="store_true",
                      help="also try again every input an earlier run into OUT quarantined")
     run.add_argument("--lock-timeout", type=float, default=60.0, metavar="S",

@@ -347,7 +347,7 @@ def expected_calibration_error(probabilities: Iterable[float], outcomes: Iterabl
     return sum(abs(p_sum - hits) for _, p_sum, hits in sums.values()) / len(pairs)
 
 
-def calibration(gold: list[dict], predictions: Iterable[Any], texts: Mapping[str, str], threshold: float = 0.5) -> Calibration:
+def calibration(gold: list[dict], predictions: Iterable[Any], texts: Mapping[str, str]) -> Calibration:
     """Calibration of ``predictions`` (objects with ``record``, ``encounters`` carrying a
     ``probability`` and ``candidates`` of ``(line, probability)``; see ``pipeline.offline``)."""
     by_record = {p.record: p for p in predictions}
@@ -366,7 +366,7 @@ def calibration(gold: list[dict], predictions: Iterable[Any], texts: Mapping[str
         chosen = sorted(stated_lines)
         for c in pred.candidates:
             near_gold = _distance(c.line, gold_lines) <= NEAR_TOLERANCE
-            said = c.probability >= threshold
+            said = c.line in stated_lines
             wrong = (said and not near_gold) or (not said and c.line in set(gold_lines) and _distance(c.line, chosen) > NEAR_TOLERANCE)
             decisions.append((c.probability, near_gold, wrong))
     false_positives = sum(1 for _, hit in stated if not hit)

@@ -18,6 +18,7 @@ section.encounter:nth-of-type(even) { border-left-color: #a5673b; }
 section.encounter h3 { font-size: .95rem; margin: .25rem 0; }
 pre { white-space: pre-wrap; font-size: .8rem; margin: 0; }
 mark { background: #fff3a3; border-radius: 2px; }
+p.check { color: #8a4b00; font-size: .8rem; margin: .2rem 0; }
 mark[data-field="encounter_date"], mark[data-field="end_date"] { background: #bde5c8; }
 mark[data-field="provider"], mark[data-field="facility"] { background: #c9dcf5; }
 mark[data-field="diagnoses"] { background: #f5cfc9; }
@@ -48,7 +49,8 @@ def encounters_frame(con: duckdb.DuckDBPyConnection, record: str, run_id: str | 
     return con.execute(
         f"""SELECT encounter_index, start_line, end_line, encounter_date, end_date, encounter_type,
                    encounter_type_text, encounter_type_source, provider, facility, chief_complaint, len(diagnoses) AS diagnoses,
-                   len(medications) AS medications, round(boundary_score, 2) AS score, encounter_id
+                   len(medications) AS medications, round(boundary_score, 2) AS score,
+                   coalesce(review_reasons, []) AS review_reasons, encounter_id
             FROM encounters e WHERE e.record = ? AND {where} ORDER BY encounter_index""",
         [record, *params],
     ).df()
@@ -59,7 +61,7 @@ def render_record_html(con: duckdb.DuckDBPyConnection, record: str, run_id: str 
     where, params = _run_filter(run_id)
     encounters = con.execute(
         f"""SELECT encounter_id, encounter_index, start_char, end_char, start_line, end_line, encounter_date,
-                   encounter_type, provider, facility, document_id
+                   encounter_type, provider, facility, document_id, coalesce(review_reasons, [])
             FROM encounters e WHERE e.record = ? AND {where} ORDER BY encounter_index""",
         [record, *params],
     ).fetchall()
@@ -68,7 +70,7 @@ def render_record_html(con: duckdb.DuckDBPyConnection, record: str, run_id: str 
     text = con.execute("SELECT text FROM documents WHERE document_id = ?", [encounters[0][10]]).fetchone()[0]
     parts = [f"<!doctype html><meta charset='utf-8'><title>{html.escape(record)}</title><style>{STYLE}</style>",
              f"<h2>{html.escape(record)}: {len(encounters)} encounters</h2>"]
-    for enc_id, index, start, end, first, last, when, kind, provider, facility, _ in encounters:
+    for enc_id, index, start, end, first, last, when, kind, provider, facility, _, reasons in encounters:
         spans = con.execute(
             "SELECT start_char, end_char, field FROM evidence WHERE encounter_id = ? ORDER BY start_char, end_char DESC",
             [enc_id],
@@ -76,7 +78,8 @@ def render_record_html(con: duckdb.DuckDBPyConnection, record: str, run_id: str 
         title = " · ".join(str(v) for v in (when, kind, provider, facility) if v)
         parts.append(
             f"<section class='encounter' id='{enc_id}'><h3>#{index + 1} lines {first}-{last} {html.escape(title)}</h3>"
-            f"<pre>{_marked(text, start, end, spans)}</pre></section>"
+            + (f"<p class='check'>Check the bounds: {html.escape('; '.join(reasons))}</p>" if reasons else "")
+            + f"<pre>{_marked(text, start, end, spans)}</pre></section>"
         )
     return "".join(parts)
 

@@ -39,6 +39,7 @@ from pipeline.detect import (
     StepRecorder,
     create,
 )
+from pipeline.detect.features import encounter_review_reasons
 from pipeline.errors import ChartsiftError, InputError, ManifestError, StageError
 from pipeline.extract import ExtractedFields, Span, extract_fields
 from pipeline.ingest import DEFAULT_MAX_LINE_CHARS, ingest
@@ -180,6 +181,11 @@ def build_encounter(
         "boundary_cues": boundary.cues,
         "sandbox_level": detection.sandbox_level if detection else None,
         "fallback_reason": detection.fallback_reason if detection else None,
+        "review_reasons": encounter_review_reasons(
+            detection.candidates, detection.review_reasons, lines.line_of(boundary.start_char), lines.line_of(end - 1)
+        )
+        if detection
+        else (),
         "evidence": tuple(evidence),
         **items,
         **values,

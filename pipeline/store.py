@@ -123,10 +123,12 @@ CREATE TABLE IF NOT EXISTS encounters (
     boundary_cues VARCHAR[] NOT NULL,
     sandbox_level VARCHAR,
     fallback_reason VARCHAR,
-    encounter_type_source VARCHAR
+    encounter_type_source VARCHAR,
+    review_reasons VARCHAR[]
 );
--- a catalog written before the column existed gets it, last, as in a new catalog
+-- a catalog written before these columns existed gets them, last and in this order, as in a new catalog
 ALTER TABLE encounters ADD COLUMN IF NOT EXISTS encounter_type_source VARCHAR;
+ALTER TABLE encounters ADD COLUMN IF NOT EXISTS review_reasons VARCHAR[];
 CREATE TABLE IF NOT EXISTS evidence (
     encounter_id VARCHAR NOT NULL,
     document_id VARCHAR NOT NULL,
@@ -470,7 +472,7 @@ def _encounter_row(e: Encounter) -> list[Any]:
         e.encounter_type.value if e.encounter_type else None, e.encounter_type_text, e.provider, e.facility,
         e.chief_complaint, [d.value for d in e.diagnoses], [m.value for m in e.medications], e.detector.name,
         e.detector.version, e.boundary_score, list(e.boundary_cues), e.sandbox_level, e.fallback_reason,
-        e.encounter_type_source,
+        e.encounter_type_source, list(e.review_reasons),
     ]
 
 

@@ -143,6 +143,14 @@ class Encounter(_Frozen):
         default=None, description="Isolation the detector's tools ran under, for detectors that run tools."
     )
     fallback_reason: str | None = Field(default=None, description="Why this row is the rules fallback of another detector.")
+    review_reasons: tuple[str, ...] = Field(
+        default=(),
+        description=(
+            "Why a person should check this encounter's bounds (empty: no reason): its own boundary, or a split "
+            "passed over inside it, was decided with a probability near a coin toss; or its record as a whole was "
+            "flagged (dated header-like blocks that opened nothing, too few encounters for its length). Counts only."
+        ),
+    )
     evidence: tuple[Evidence, ...] = ()
 
     @model_validator(mode="after")

@@ -74,7 +74,7 @@ def test_visit_stay_and_call_are_three_encounters_despite_page_furniture_and_not
     boundaries = detect(text)
     starts = [b.start_char for b in boundaries]
     assert starts == [0, len(OFFICE), text.index("03/01/2020 | Telephone")]
-    assert boundaries[1].score >= 3 and any(c.startswith("header:") for c in boundaries[1].cues)
+    assert boundaries[1].score >= 0.8 and any(c.startswith("header:") for c in boundaries[1].cues)  # a confident probability
 
 
 def test_false_date_cue_and_copied_list_do_not_open_encounters() -> None:
@@ -147,7 +147,9 @@ def test_registry_names_detectors_and_refuses_unknown_ones() -> None:
     assert "rules" in available()
     with pytest.raises(UsageError, match="unknown detector 'magic'; available: .*rules"):
         create("magic")
-    assert create("rules", threshold=5.0).config()["threshold"] == 5.0
+    assert create("rules", threshold=0.95).config()["threshold"] == 0.95
+    with pytest.raises(UsageError, match="probabilities"):
+        create("rules", threshold=5.0)
 
 
 LETTERHEAD_AND_SEPARATORS = """OFFICE NOTE

@@ -68,6 +68,9 @@ FEATURES: tuple[str, ...] = (
     "rec_top", "rec_block", "rec_dated", "rec_break", "rec_distinct_dates", "rec_template", "rec_rank",
     # dates
     "d_has", "d_delta", "d_same", "d_in_span", "d_direction", "d_delta_dir", "d_lines_since",
+    # the neighbouring candidates
+    "prev_cand_lines", "next_cand_lines", "prev_cand_header", "next_cand_header", "next_cand_dated",
+    "next_same_date", "prev_same_date",
     # position
     "pos_rel", "content_before",
 )
@@ -164,6 +167,7 @@ def candidate_matrix(lay: layout.Layout, decisions: list[Decision]) -> np.ndarra
         row[INDEX["content_before"]] = math.log1p(c.content_before)
     _recurrence_features(rows, blocks)
     _date_features(rows, blocks, decisions)
+    _neighbour_features(rows, blocks, decisions)
     return rows
 
 
@@ -290,6 +294,30 @@ def _date_features(rows: np.ndarray, blocks: list[_Block], decisions: list[Decis
                 span = None
 
 
+def _neighbour_features(rows: np.ndarray, blocks: list[_Block], decisions: list[Decision]) -> None:
+    """How the candidates before and after this one look: a header block directly above a dated note
+    (one encounter start printed as two blocks) reads differently from a header after a long note."""
+    at = [d.cues.content_before for d in decisions]
+    for r, b in enumerate(blocks):
+        row = rows[r]
+        when = b.dates[0] if b.dates else None
+        if r > 0:
+            p = blocks[r - 1]
+            row[INDEX["prev_cand_lines"]] = math.log1p(at[r] - at[r - 1])
+            row[INDEX["prev_cand_header"]] = p.header_like
+            row[INDEX["prev_same_date"]] = when is not None and bool(p.dates) and p.dates[0] == when
+        else:
+            row[INDEX["prev_cand_lines"]] = math.log1p(at[r])
+        if r + 1 < len(blocks):
+            q = blocks[r + 1]
+            row[INDEX["next_cand_lines"]] = math.log1p(at[r + 1] - at[r])
+            row[INDEX["next_cand_header"]] = q.header_like
+            row[INDEX["next_cand_dated"]] = bool(q.dates)
+            row[INDEX["next_same_date"]] = when is not None and bool(q.dates) and q.dates[0] == when
+        else:
+            row[INDEX["next_cand_lines"]] = 8.0
+
+
 # Structural features named in a boundary's cues when they are present (the rules' cue names come first).
 _EXPLAINED = (
     ("rec_template", "template"), ("blk_boxed", "boxed"), ("blk_span", "date_span"), ("d_in_span", "inside_span"),
@@ -334,3 +362,18 @@ def review_reasons(doc: Any, boundaries: list, rows: np.ndarray, probabilities: 
     if length > 2 * SPARSE_CHARS and length / len(boundaries) > SPARSE_CHARS:
         reasons.append(f"{len(boundaries)} encounter(s) for {length // 1000} KB")
     return tuple(reasons)
+
+
+def encounter_review_reasons(candidates: tuple, record_reasons: tuple[str, ...], first_line: int, last_line: int) -> tuple[str, ...]:
+    """Why a person should check one encounter's bounds: its start, or a split passed over inside it,
+    decided near a coin toss; then its record's reasons. ``candidates`` are ScoredCandidate."""
+    low, high = UNCERTAIN
+    reasons = [
+        f"start decided with probability {c.probability:.2f}"
+        for c in candidates
+        if c.line == first_line and low <= c.probability < high
+    ]
+    passed = sum(1 for c in candidates if first_line < c.line <= last_line and low <= c.probability < high)
+    if passed:
+        reasons.append(f"{passed} split(s) passed over inside with probability between {low} and {high}")
+    return (*reasons, *(f"record: {r}" for r in record_reasons))
