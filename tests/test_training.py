@@ -64,7 +64,8 @@ def test_the_shipped_scorer_loads_and_matches_the_code() -> None:
 
 def test_a_scorer_that_never_saw_a_family_group_still_finds_its_encounters(small_scorer: Path, tmp_path: Path) -> None:
     """Leave one family group out: on fresh records of that group, the cues plus the small scorer must
-    beat the cues alone by a clear margin (measured: about 0.5 against 0.8 F1 within 2 lines)."""
+    beat the cues alone by a clear margin (measured on seeds 31-33: 0.35-0.59 F1 within 2 lines for the
+    cues, 0.58-0.76 with the 48-record scorer)."""
     gold = generate_corpus(tmp_path, records=8, seed=31, variant="clean", families=select_families(groups=[HELD_OUT]))
     files = [(tmp_path / "records" / g["record"], g["record"]) for g in gold]
     figures = {}
