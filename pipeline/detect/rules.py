@@ -263,7 +263,7 @@ class RulesDetector(Detector):
             dated = [j for j in window if j in enc_header or j in note_header]
             when = None
             for j in dated:
-                mention = cues.date_in(_digits(lines[j]), compact=enc_header.get(j) == "hl7_segment")
+                mention = cues.date_in(layout.ocr_digits(lines[j]), compact=enc_header.get(j) == "hl7_segment")
                 if mention:
                     when = mention.value
                     break
@@ -650,22 +650,12 @@ def _letterhead(line: str) -> bool:
     )
 
 
-_OCR_DIGIT = re.compile(r"(?<=\d)[OolIS|](?![A-Za-z])|(?<![A-Za-z])[OolIS|](?=\d)")
-_DIGIT_OF = str.maketrans({"O": "0", "o": "0", "l": "1", "I": "1", "|": "1", "S": "5"})
-
-
-def _digits(line: str) -> str:
-    """The line with OCR letters that stand next to digits read as digits ("2O23-O7-l5" -> "2023-07-15"),
-    so a garbled date stamp in a sub-header still dates its note. The length is kept."""
-    return _OCR_DIGIT.sub(lambda m: m.group().translate(_DIGIT_OF), line)
-
-
 def _labelled_date(block: str, label: Any) -> date | None:
     """The date right after ``label`` in the block, if any."""
     match = label.search(block)
     if not match:
         return None
-    block = _digits(block)
+    block = layout.ocr_digits(block)
     mention = cues.date_in(block, match.end(), min(len(block), match.end() + 30))
     return mention.value if mention and mention.start - match.end() <= 2 else None
 
@@ -714,7 +704,7 @@ def _block_dates(lines: list[str], window: list[int]) -> list[date]:
     found = []
     for j in window[:3]:
         if not cues.FALSE_CUE.search(lines[j]):
-            found += [m.value for m in find_dates(_digits(lines[j][:HEADER_LINE_CHARS]))]
+            found += [m.value for m in find_dates(layout.ocr_digits(lines[j][:HEADER_LINE_CHARS]))]
     return found
 
 
@@ -728,7 +718,7 @@ def _structural_header(lines: list[str], window: list[int], boxed: bool) -> bool
         boxed
         or sum(1 for t in text if layout.label_value_pairs(t)) * 2 >= len(text)
         or max(layout.cells(t) for t in text) >= 3
-        or bool(_STAMP.match(_digits(text[0])))
+        or bool(_STAMP.match(layout.ocr_digits(text[0])))
     )
     return formed and bool(_block_dates(lines, window))
 
