@@ -381,7 +381,7 @@ class RulesDetector(Detector):
                 boundaries.append(EncounterBoundary(doc.lines.starts[d.cues.line], d.cues.line, round(float(p), 4), explain(d, row)))
                 block_end = max(block_end, d.cues.block[-1] if d.cues.block else d.cues.line)
         candidates = tuple(ScoredCandidate(d.cues.line, round(float(p), 4)) for d, p in zip(decisions[1:], probabilities[1:], strict=True))
-        return Detection(boundaries, candidates=candidates, review_reasons=review_reasons(doc, boundaries, rows[1:], probabilities[1:]))
+        return Detection(boundaries, candidates=candidates, review_reasons=review_reasons(doc, boundaries, probabilities[1:]))
 
     def trace(self, doc: DetectionInput, lay: layout.Layout | None = None) -> list[Decision]:
         """Every candidate with its score, the cues behind it and whether it starts an encounter."""
