@@ -70,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     _out_arg(run, "output folder (created if missing)")
     run.add_argument("--detector", default="rules", help="encounter detector (default: rules, offline)")
     run.add_argument("--threshold", type=float, help="rules detector: probability a candidate the cues passed over needs to open an encounter (default 0.8)")
+    run.add_argument("--scorer", metavar="FILE", help="rules detector: a boundary scorer from `chartsift train` "
+                     "(default: the shipped one; 'none': the hand-weighted cues alone)")
     run.add_argument("--retry-quarantined", action="store_true",
                      help="also try again every input an earlier run into OUT quarantined")
     run.add_argument("--lock-timeout", type=float, default=60.0, metavar="S",
@@ -181,7 +183,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             paths += [p for p in catalog.quarantined_paths() if p not in paths]
     if not paths:
         raise UsageError("run needs at least one PATH (or --retry-quarantined with quarantined inputs in OUT)")
-    params = {"threshold": args.threshold} if args.threshold is not None else {}
+    params = {k: v for k, v in (("threshold", args.threshold), ("scorer", args.scorer)) if v is not None}
     if args.detector == "agent":
         params = detector_params(args)
     with prefect_api():
