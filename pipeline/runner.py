@@ -204,6 +204,14 @@ def _apply_grounded(fields: ExtractedFields, values: tuple[GroundedValue, ...]) 
             fields.type_printed = True
         elif value.field in ("provider", "facility", "chief_complaint"):
             setattr(fields, value.field, span)
+    grounded = {value.field for value in values}
+    if fields.encounter_date and fields.end_date and fields.end_date[0] < fields.encounter_date[0]:
+        # The extractor paired its discharge with its own admission; the detector's date moved the
+        # admission past it, so the extractor's value that disagrees with the detector goes.
+        if "end_date" in grounded and "encounter_date" not in grounded:
+            fields.encounter_date = None
+        else:
+            fields.end_date = None
 
 
 def process_record(

@@ -150,6 +150,22 @@ def test_competent_policy_stores_validated_agent_rows(records: Path, tmp_path: P
     assert grounded > 0
 
 
+def test_a_detector_date_past_the_extracted_discharge_leaves_a_valid_row(tmp_path: Path) -> None:
+    """The agent's admission date wins over the extractor's; the extractor's discharge, paired with its
+    own earlier admission, must not make the row invalid (a whole record was quarantined so once)."""
+    from pipeline.synth import generate_corpus
+
+    generate_corpus(tmp_path / "corpus", records=6, seed=77, variant="hard")
+    folder = tmp_path / "one"
+    folder.mkdir()
+    shutil.copy(tmp_path / "corpus" / "records" / "synth_0004_hard.txt", folder)
+    with ModelServer(Competent(), key=CANARY) as server:
+        run = run_agent(folder, tmp_path / "out", server)
+    assert_sound(run, server)
+    assert run.query("SELECT count(*) FROM encounters WHERE end_date < encounter_date")[0][0] == 0
+    assert run.query("SELECT count(*) FROM encounters WHERE end_date IS NOT NULL")[0][0] > 0
+
+
 # -- misbehaving models ---------------------------------------------------------------------------
 
 
