@@ -272,7 +272,8 @@ def test_agent_runs_killed_at_random_moments_resume_without_repeating_checkpoint
 def test_two_concurrent_runs_on_one_out(prefect_server, tmp_path: Path) -> None:
     """A second run on an OUT that another run is writing waits for the lock, gives up after its timeout
     naming the holder's pid; the holder then finishes with a complete, uncorrupted catalog. The holder is
-    an agent run whose model answers slowly, so it holds the lock for as long as the test needs."""
+    an agent run whose model answers its first ten calls 4 s late, so it holds the lock for far longer than
+    the waiter needs to start even on a loaded machine (three late answers were not enough once)."""
     import fcntl
 
     from pipeline.synth import generate_corpus
@@ -282,7 +283,7 @@ def test_two_concurrent_runs_on_one_out(prefect_server, tmp_path: Path) -> None:
     records = str(tmp_path / "corpus" / "records")
     env = {**os.environ, "PREFECT_API_URL": prefect_server, "OPENAI_API_KEY": AGENT_KEY}
     out = tmp_path / "out"
-    with ModelServer(Competent(), key=AGENT_KEY, faults=(Fault("slow", seconds=4.0),) * 3) as server:
+    with ModelServer(Competent(), key=AGENT_KEY, faults=(Fault("slow", seconds=4.0),) * 10) as server:
         holder = chartsift("run", records, "--out", str(out), "--quiet", "--detector", "agent", "--model", "test-model",
                            "--base-url", server.url, "--server-profile", "openai", env=env)
         deadline = time.monotonic() + 120
