@@ -249,3 +249,50 @@ def test_list_items_take_hash_bullets_icd_coded_lines_and_ocr_damaged_doses() ->
     assert [m.text for m in fields.medications] == ["ferrous sulfate 325 mgPO daily", "buspirone 1O mg PO BID"]
     for span in fields.diagnoses + fields.medications:
         assert text[span.start : span.end] == span.text
+
+
+def test_scorer_decisions_keep_the_cues_where_they_read_the_record(tmp_path) -> None:
+    """With the shipped scorer on generated records of every family: a start the cues made falls only in
+    a record where the scorer rejects at least ``veto_share`` of the cues' starts; in the other records
+    the cues' starts all stand and a candidate they kept for a stated reason (stay, same day, addendum)
+    is never opened; every start only the scorer made leaves a body of MIN_BODY_LINES content lines
+    above the next start."""
+    from bisect import bisect_left
+
+    from pipeline.detect.features import KEEP_REASONS, candidate_matrix
+    from pipeline.detect.rules import MIN_BODY_LINES, MIN_SCORED_CANDIDATES, record_layout
+    from pipeline.synth import generate_corpus, select_families
+
+    detector = create("rules")
+    # the legacy formats (group 6), which the cues were written from, and the grammar's families
+    files = [
+        tmp_path / name / "records" / entry["record"]
+        for name, groups in (("legacy", [6]), ("grammar", [0, 4]))
+        for entry in generate_corpus(tmp_path / name, records=6, seed=515, variant="mixed", families=select_families(groups=groups))
+    ]
+    seen = {"read": 0, "misread": 0, "vetoed": 0, "added": 0}
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        doc = DetectionInput(path.name, text, LineIndex(text))
+        lay = record_layout(doc)
+        decisions = detector.trace(doc, lay)
+        if len(decisions) <= MIN_SCORED_CANDIDATES:
+            continue
+        p = detector.scorer.probabilities(candidate_matrix(lay, decisions))
+        starts = [(d, q) for d, q in zip(decisions[1:], p[1:]) if d.start]
+        misread = sum(q < detector.keep_threshold for _, q in starts) >= detector.veto_share * len(starts)
+        lines = [b.line for b in detector.run(doc).boundaries]
+        chosen = set(lines)
+        cue_lines = {d.cues.line for d, _ in starts}
+        seen["misread" if misread else "read"] += 1
+        if not misread:
+            assert cue_lines <= chosen, path
+            kept = {d.cues.line for d in decisions[1:] if not d.start and set(d.names) & set(KEEP_REASONS)}
+            assert not kept & chosen, path
+        seen["vetoed"] += len(cue_lines - chosen)
+        for line, after in zip(lines[1:], lines[2:] + [len(doc.lines)]):
+            if line not in cue_lines:
+                seen["added"] += 1
+                assert bisect_left(lay.content, after) - bisect_left(lay.content, line) > MIN_BODY_LINES, (path, line)
+    # the records exercise every branch
+    assert seen["read"] and seen["misread"] and seen["vetoed"] and seen["added"], seen
