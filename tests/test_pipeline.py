@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import duckdb
@@ -106,7 +107,11 @@ def test_rerun_adds_no_rows_and_reports_skips(prefect_server, tmp_path: Path, ca
     assert main(["run", str(SAMPLES), "--out", str(out), "--quiet", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["skipped"] == len(sample_records()) and summary["stored"] == 0
-    assert cached_task_runs() - cached_before == len(sample_records())  # Prefect's result cache answered
+    # Prefect's result cache answered (task-run states reach the server asynchronously: wait for them)
+    deadline = time.monotonic() + 60
+    while cached_task_runs() - cached_before < len(sample_records()) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert cached_task_runs() - cached_before == len(sample_records())
     assert counts(out) == first
     with connect(out) as con:
         assert con.execute("SELECT count(*) = count(DISTINCT encounter_id) FROM encounters").fetchone()[0]
