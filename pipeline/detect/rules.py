@@ -26,8 +26,10 @@ A stay or a visit is ONE encounter.
 With a scorer (the default), a learned model reads every candidate of that trace through features that
 name no format (pipeline.detect.features) and gives the probability that an encounter starts there. The
 decision is asymmetric. A candidate the cues passed over opens an encounter when the model gives it at
-least ``threshold`` and both the encounter above it and its own keep a body (MIN_BODY_LINES content
-lines: a signature above the next header is no encounter). A start the cues made falls when the model
+least ``threshold`` and the encounter above it keeps a body (MIN_BODY_LINES content lines); when its
+own encounter would have none (a signature above the next header, a box above the note the cues read
+as the start), only one of the two starts stands: in a record the cues misread the likelier one, in a
+record they read the next one. A start the cues made falls when the model
 gives it less than ``keep_threshold``, but only in a record where the model rejects at least
 ``veto_share`` of the cues' starts, i.e. the cues misread the record's template; in a record the cues
 read, their starts all stand and so do the reasons they kept a candidate inside an encounter (an open
@@ -395,12 +397,7 @@ class RulesDetector(Detector):
                 block_end = max(block_end, d.cues.block[-1] if d.cues.block else d.cues.line)
                 boundary = EncounterBoundary(doc.lines.starts[d.cues.line], d.cues.line, round(float(p), 4), explain(d, row))
                 chosen.append((boundary, None if d.start else block_end))
-        # ...and a body of its own: one that closes before a line of content (a signature above the next
-        # header) is part of the encounter above.
-        boundaries = [start] + [
-            b for (b, own_end), (after, _) in zip(chosen, chosen[1:] + [(None, None)])
-            if own_end is None or after is None or self._body(lay, own_end, after.line)
-        ]
+        boundaries = [start] + self._bodied(lay, chosen, misread=keep > 0)
         candidates = tuple(ScoredCandidate(d.cues.line, round(float(p), 4)) for d, p in zip(decisions[1:], probabilities[1:], strict=True))
         return Detection(boundaries, candidates=candidates, review_reasons=review_reasons(doc, boundaries, probabilities[1:]))
 
@@ -414,6 +411,26 @@ class RulesDetector(Detector):
         cue_starts = [p for d, p in zip(decisions[1:], probabilities[1:], strict=True) if d.start]
         rejected = sum(p < self.keep_threshold for p in cue_starts)
         return self.keep_threshold if cue_starts and rejected >= self.veto_share * len(cue_starts) else 0.0
+
+    def _bodied(self, lay: layout.Layout, chosen: list[tuple[EncounterBoundary, int | None]], misread: bool) -> list[EncounterBoundary]:
+        """A start only the scorer made needs a body of its own too: it and the next start, with no body
+        between them (a signature above the next header, a box above the note the cues read as the
+        start), cannot both stand. In a record the cues misread the one the scorer finds likelier
+        stands (the next one on a tie); in a record they read, the next one."""
+        kept: list[EncounterBoundary] = []
+        i = 0
+        while i < len(chosen):
+            boundary, own_end = chosen[i]
+            after = chosen[i + 1][0] if i + 1 < len(chosen) else None
+            if own_end is not None and after is not None and not self._body(lay, own_end, after.line):
+                if misread and boundary.score > after.score:
+                    kept.append(boundary)
+                    i += 1  # the next start gives way
+                i += 1
+                continue
+            kept.append(boundary)
+            i += 1
+        return kept
 
     @staticmethod
     def _body(lay: layout.Layout, block_end: int, next_line: int) -> bool:
