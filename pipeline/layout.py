@@ -111,6 +111,16 @@ def is_rule(line: str) -> bool:
     return len(stripped.replace(" ", "")) >= 3 and bool(_RULE.match(stripped))
 
 
+_RULE_CHARS = r"[-=_~*#+─━═┄┈┌┐└┘╔╗╚╝╭╮╰╯╒╕╘╛]"
+_TITLED_RULE = re.compile(rf"^\s*{_RULE_CHARS}{{2,}}.*?\w.*?{_RULE_CHARS}{{2,}}\s*$")
+
+
+def titled_rule(line: str) -> bool:
+    """A rule with words inside it ("┌── VISIT ──┐", "*** SUMMARY ***"): the top edge of a titled box,
+    or a note's own banner."""
+    return bool(_TITLED_RULE.match(line))
+
+
 def unbox(line: str) -> str:
     """The content of a boxed line ("| Date: 03/04/2019     |" -> "Date: 03/04/2019")."""
     match = _BOX_SIDES.match(line)

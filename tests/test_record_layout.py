@@ -18,6 +18,7 @@ from pipeline.layout import (
     recurrence_keys,
     shape_text,
     shapes_of,
+    titled_rule,
     unbox,
 )
 from pipeline.text import LineIndex
@@ -72,6 +73,52 @@ def test_boxes_rules_and_cells() -> None:
     assert not boxed("plain text")
     assert cells("03/04/2019 | Clinic | Ann Bee, MD") == 3
     assert cells("03/04/2019    Oak Clinic    Ann Bee, MD") == 3
+
+
+@pytest.mark.parametrize("line", ["┌── VISIT FACTS ──────┐", "+--- Seen ---+", "*** Summary of care ******", "~~ Intake ~~"])
+def test_a_rule_with_words_in_it_is_a_titled_rule(line: str) -> None:
+    assert titled_rule(line) and not is_rule(line)
+
+
+@pytest.mark.parametrize("line", ["-----", "## Visit", "-- Ann Bee, MD, 9/24/16", "Seen: 2019-03-04"])
+def test_plain_rules_headings_and_signatures_are_no_titled_rule(line: str) -> None:
+    assert not titled_rule(line)
+
+
+TITLED_BOXES = """Intake reviewed.
+Return in 3 weeks.
+
+┌── VISIT FACTS ─────────────────────────┐
+│ Seen ..... 2019-03-04   Kind ..... Walk-in │
+│ Clinician .. Ann Bee, MD               │
+└─────────────────────────────────────────┘
+CLINIC NOTE
+Reason: cough for two weeks.
+Lungs clear. Plan: fluids, rest.
+
+┌── VISIT FACTS ─────────────────────────┐
+│ Seen ..... 2019-05-12   Kind ..... Follow-up │
+│ Clinician .. Ann Bee, MD               │
+└─────────────────────────────────────────┘
+CLINIC NOTE
+Reason: cough resolved.
+"""
+
+
+def test_a_titled_box_is_one_header_block_and_its_bottom_edge_no_separator() -> None:
+    """The note under a box belongs to the box's encounter: the box's closing rule does not set it off
+    as a block of its own, so the cues open the encounter at the box's top edge."""
+    from pipeline.detect import DetectionInput
+    from pipeline.detect.rules import RulesDetector
+
+    text = TITLED_BOXES
+    doc = DetectionInput("boxes.txt", text, LineIndex(text))
+    decisions = RulesDetector(scorer="none").trace(doc)
+    by_line = {d.cues.line: d for d in decisions}
+    assert {3, 11} <= set(by_line), sorted(by_line)  # the top edges open blocks
+    assert all(not by_line[i].cues.separator for i in (7, 15) if i in by_line)  # the notes under them
+    boundaries = [b.line for b in RulesDetector(scorer="none").detect(doc)]
+    assert 11 in boundaries and 15 not in boundaries, boundaries
 
 
 @pytest.mark.parametrize("text", ["Jane M. Roe, MD", "ROE, JANE MD", "Dr. Amos Quill", "Ann Bee NP", "Kofi Mensah, PA-C"])

@@ -214,18 +214,23 @@ class RulesDetector(Detector):
         box_top: dict[int, int] = {}
         box_end: dict[int, int] = {}
         boxed_rules: set[int] = set()
+        titled_tops: set[int] = set()  # read as the box's rule, not as its first line of text
         for i in content:
-            if 0 < i and rule[i - 1] and not (box_end and i <= max(box_end.values())):
+            # the first line inside a top rule, or a top edge with a title in it
+            titled = layout.titled_rule(lines[i])
+            if (titled or (0 < i and rule[i - 1])) and not (box_end and i <= max(box_end.values())):
                 j, inside = i + 1, 1
                 while j < n and not rule[j] and inside <= BOX_LINES:
                     if blank[j] and not any(furniture[j - 2 : j + 3]):
                         break
                     inside += not (blank[j] or furniture[j])
                     j += 1
-                if j < n and rule[j] and inside <= BOX_LINES:
-                    box_top[i] = i - 1
+                if j < n and rule[j] and inside <= BOX_LINES and (j > i + 1 or not titled):
+                    box_top[i] = i if titled else i - 1
+                    if titled:
+                        titled_tops.add(i)
                     box_end[i] = j
-                    boxed_rules.update((i - 1, j))
+                    boxed_rules.update((box_top[i], j))
 
         starts: list[tuple[int, int, bool, int | None]] = []  # (line, gap, separator, previous content line)
         prev: int | None = None
@@ -262,7 +267,7 @@ class RulesDetector(Detector):
             for j in range(i, n):
                 if blank[j] or len(window) >= width or (rule[j] and j not in boxed_rules):
                     break  # a header block is contiguous; a separator or a signature ends it
-                if not (rule[j] or furniture[j]):
+                if not (rule[j] or furniture[j] or j in titled_tops):
                     window.append(j)
                     if j in signature or not (j in headerish or cues.LABEL_LINE.match(lines[j])):
                         break  # ... and so does its first line of text
