@@ -11,7 +11,7 @@ export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
 export PREFECT_LOGGING_LEVEL := WARNING
 export PREFECT_HOME := $(CURDIR)/.prefect
 
-.PHONY: install install-test run test test-llm clean
+.PHONY: install install-test system-deps run test test-llm clean
 
 # The real-model lane: llama.cpp's OpenAI-compatible server with SmolLM2-135M, in a venv of its own
 # (its server dependencies must not move Prefect's). The first build compiles llama.cpp (~15-20 min on 2 cores).
@@ -36,7 +36,20 @@ install-test: $(VENV)/.installed-test
 run: install
 	$(BIN)/chartsift run data/samples --out $(OUT)
 
-test: install-test
+# The agent's sandbox tests need bubblewrap and a system python3 to run inside it: installed as root
+# when missing, otherwise one line says what to install.
+system-deps:
+	@if ! command -v bwrap >/dev/null 2>&1 || [ ! -x /usr/bin/python3 ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing bubblewrap and python3 (apt-get)"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap python3 >/dev/null) \
+	      || { echo "make test: could not install bubblewrap and python3 with apt-get"; exit 1; }; \
+	  else \
+	    echo "make test needs bubblewrap and /usr/bin/python3: sudo apt-get install bubblewrap python3"; exit 1; \
+	  fi; \
+	fi
+
+test: install-test system-deps
 	$(BIN)/python -m pytest
 
 $(LLM_VENV)/.installed:
