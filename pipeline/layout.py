@@ -112,7 +112,7 @@ def is_rule(line: str) -> bool:
 
 
 _RULE_CHARS = r"[-=_~*#+─━═┄┈┌┐└┘╔╗╚╝╭╮╰╯╒╕╘╛]"
-_TITLED_RULE = re.compile(rf"^\s*{_RULE_CHARS}{{2,}}.*?\w.*?{_RULE_CHARS}{{2,}}\s*$")
+_TITLED_RULE = re.compile(rf"^\s*{_RULE_CHARS}{{2,}}.*?[^\W_].*?{_RULE_CHARS}{{2,}}\s*$")  # a letter or digit inside
 
 
 def titled_rule(line: str) -> bool:

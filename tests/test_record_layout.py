@@ -80,7 +80,7 @@ def test_a_rule_with_words_in_it_is_a_titled_rule(line: str) -> None:
     assert titled_rule(line) and not is_rule(line)
 
 
-@pytest.mark.parametrize("line", ["-----", "## Visit", "-- Ann Bee, MD, 9/24/16", "Seen: 2019-03-04"])
+@pytest.mark.parametrize("line", ["-----", "____________", "## Visit", "-- Ann Bee, MD, 9/24/16", "Seen: 2019-03-04"])
 def test_plain_rules_headings_and_signatures_are_no_titled_rule(line: str) -> None:
     assert not titled_rule(line)
 
