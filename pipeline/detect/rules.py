@@ -80,6 +80,7 @@ MIN_BODY_LINES = 2
 # Candidates a record needs before the scorer may overrule a start the cues made: its features are
 # relative to the record (recurrence, date direction, neighbours) and a short record gives them no footing.
 MIN_SCORED_CANDIDATES = 12
+# The trace's reasons for keeping a candidate inside the encounter above it.
 KEEP_ONLY = frozenset(KEEP_REASONS)
 
 
@@ -392,17 +393,18 @@ class RulesDetector(Detector):
         chosen: list[tuple[EncounterBoundary, int | None]] = []  # with the block end of a scorer-only start
         block_end = decisions[0].cues.block[-1] if decisions[0].cues.block else 0
         keep = self._keep(decisions, probabilities)
+        misread = keep > 0.0
         for d, row, p in zip(decisions[1:], rows[1:], probabilities[1:], strict=True):
             # A start only the scorer sees must leave the encounter above it a body, not just its header;
-            # in a record the cues read (keep == 0), a candidate they kept inside an encounter for a
-            # stated reason (an open stay, the same day, an addendum) stays kept.
+            # in a record the cues read, a candidate they kept inside an encounter for a stated reason
+            # (an open stay, the same day, an addendum) stays kept.
             body = d.start or self._body(lay, block_end, d.cues.line)
-            reasoned = not d.start and keep == 0.0 and any(n in KEEP_ONLY for n in d.names)
+            reasoned = not d.start and not misread and not KEEP_ONLY.isdisjoint(d.names)
             if p >= (keep if d.start else self.threshold) and d.cues.line > block_end and body and not reasoned:
                 block_end = max(block_end, d.cues.block[-1] if d.cues.block else d.cues.line)
                 boundary = EncounterBoundary(doc.lines.starts[d.cues.line], d.cues.line, round(float(p), 4), explain(d, row))
                 chosen.append((boundary, None if d.start else block_end))
-        boundaries = [start] + self._bodied(lay, chosen, misread=keep > 0)
+        boundaries = [start] + self._bodied(lay, chosen, misread)
         candidates = tuple(ScoredCandidate(d.cues.line, round(float(p), 4)) for d, p in zip(decisions[1:], probabilities[1:], strict=True))
         return Detection(boundaries, candidates=candidates, review_reasons=review_reasons(doc, boundaries, probabilities[1:]))
 
@@ -427,14 +429,12 @@ class RulesDetector(Detector):
         while i < len(chosen):
             boundary, own_end = chosen[i]
             after = chosen[i + 1][0] if i + 1 < len(chosen) else None
-            if own_end is not None and after is not None and not self._body(lay, own_end, after.line):
-                if misread and boundary.score > after.score:
-                    kept.append(boundary)
-                    i += 1  # the next start gives way
-                i += 1
-                continue
-            kept.append(boundary)
             i += 1
+            if own_end is None or after is None or self._body(lay, own_end, after.line):
+                kept.append(boundary)
+            elif misread and boundary.score > after.score:
+                kept.append(boundary)
+                i += 1  # the next start gives way
         return kept
 
     @staticmethod
