@@ -246,16 +246,45 @@ def title_cues(lines: list[str]) -> list[set[str]]:
     short title-only line ending in a document head noun ("ED Physician Documentation"); {"strong_opening"}
     or {"weak_opening"} when it starts with a section heading followed by a colon or the line end (an
     upper-case or markdown "#" heading)."""
-    todo = list(dict.fromkeys(line for line in lines if line not in _TITLE_CACHE))
+    todo = list(dict.fromkeys(line for line in lines if line not in _TITLE_CACHE and _may_hold_title(line)))
     if len(_TITLE_CACHE) + len(todo) > 100_000:
         _TITLE_CACHE.clear()  # bounded: the cache only saves re-tokenising recurring headings
-        todo = list(dict.fromkeys(lines))
+        todo = list(dict.fromkeys(line for line in lines if _may_hold_title(line)))
     for line, found in zip(todo, _title_cues(todo), strict=True):
         _TITLE_CACHE[line] = frozenset(found)
-    return [set(_TITLE_CACHE[line]) for line in lines]
+    return [set(_TITLE_CACHE.get(line, ())) for line in lines]
+
+
+def _squeezed(text: str) -> str:
+    return ocr_fold(text).replace(" ", "")
+
+
+# What a line must hold before the tokenizer and the matcher read it (about four lines in five hold none
+# of it): an opening heading at its start, a listed title anywhere, or a title's head noun in a
+# capitalised line with no colon or sentence end. Compared OCR-folded with the spaces squeezed out, so
+# that every token sequence the matcher can match passes.
+_OPENING_KEYS = tuple(dict.fromkeys(_squeezed(p) for p in STRONG_OPENINGS + WEAK_OPENINGS))
+_TITLE_KEYS = tuple(dict.fromkeys(_squeezed(p) for p in NOTE_TITLES))
+_HEAD_KEYS = tuple(dict.fromkeys(_squeezed(p) for p in TITLE_HEADS))
+
+
+def _may_hold_title(line: str) -> bool:
+    line = line[:TITLE_LINE_CHARS]
+    squeezed = _squeezed(line)
+    if _squeezed(line.lstrip(" *#-=[](")).startswith(_OPENING_KEYS) or any(key in squeezed for key in _TITLE_KEYS):
+        return True
+    stripped = line.strip()
+    return (
+        ":" not in stripped
+        and not stripped.endswith((".", ",", ";"))
+        and stripped.lstrip("*#=-[ ")[:1].isupper()
+        and any(key in squeezed for key in _HEAD_KEYS)
+    )
 
 
 _TITLE_CACHE: dict[str, frozenset[str]] = {}
+# Characters of a line that the title matcher reads.
+TITLE_LINE_CHARS = 200
 
 
 def maybe_title(line: str) -> bool:
@@ -276,7 +305,7 @@ def _title_cues(lines: list[str]) -> list[set[str]]:
     strings = nlp.vocab.strings
     labels = {strings[name]: name.lower() for name in ("NOTE_TITLE", "STRONG_OPENING", "WEAK_OPENING")}
     out: list[set[str]] = []
-    for line, doc in zip(lines, nlp.pipe(line[:200] for line in lines), strict=True):
+    for line, doc in zip(lines, nlp.pipe(line[:TITLE_LINE_CHARS] for line in lines), strict=True):
         found: set[str] = set()
         stripped = line.strip()
         heading_line = stripped.isupper() or stripped.startswith("#")

@@ -37,21 +37,24 @@ _MONTHS = {
 _MONTH = r"(?P<mon>jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
 
 _ORDINAL = r"(?:st|nd|rd|th)?"
+# Each pattern opens with what its match starts with (a digit, a century, a month's letter) and checks the
+# character before it from there: a leading character lets the scan skip text at C speed, a leading
+# look-behind tries every position.
 DATE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("iso", re.compile(r"(?<![\d/-])(?P<y>(?:19|20)\d\d)-(?P<m>\d\d?)-(?P<d>\d\d?)(?![\d/-])")),
-    ("us", re.compile(r"(?<![\d/.-])(?P<m>\d\d?)/(?P<d>\d\d?)/(?P<y>\d{4}|\d\d)(?![\d/])")),
-    ("us_dash", re.compile(r"(?<![\d/.-])(?P<m>\d\d?)-(?P<d>\d\d?)-(?P<y>\d{4})(?![\d-])")),
+    ("iso", re.compile(r"(?P<y>(?:19|20)(?<![\d/-]..)\d\d)-(?P<m>\d\d?)-(?P<d>\d\d?)(?![\d/-])")),
+    ("us", re.compile(r"(?P<m>\d(?<![\d/.-]\d)\d?)/(?P<d>\d\d?)/(?P<y>\d{4}|\d\d)(?![\d/])")),
+    ("us_dash", re.compile(r"(?P<m>\d(?<![\d/.-]\d)\d?)-(?P<d>\d\d?)-(?P<y>\d{4})(?![\d-])")),
     # 2019/03/04, 2019.03.04: year first is never day first
-    ("ymd", re.compile(r"(?<![\d/.-])(?P<y>(?:19|20)\d\d)(?P<sep>[/.])(?P<m>\d\d?)(?P=sep)(?P<d>\d\d?)(?![\d/.]\d)")),
+    ("ymd", re.compile(r"(?P<y>(?:19|20)(?<![\d/.-]..)\d\d)(?P<sep>[/.])(?P<m>\d\d?)(?P=sep)(?P<d>\d\d?)(?![\d/.]\d)")),
     # 04.03.2019: a dotted numeric date is day first, as the countries that print dots write it
-    ("dmy_dot", re.compile(r"(?<![\w/.-])(?P<d>\d\d?)\.(?P<m>\d\d?)\.(?P<y>(?:19|20)\d\d)(?![\d.]\d|\d)")),
+    ("dmy_dot", re.compile(r"(?P<d>\d(?<![\w/.-]\d)\d?)\.(?P<m>\d\d?)\.(?P<y>(?:19|20)\d\d)(?![\d.]\d|\d)")),
     # 4 March 2019, 04-MAR-2019, 4th March 2019, 04MAR2019
-    ("dmy_mon", re.compile(r"(?<![\w-])(?P<d>\d\d?)" + _ORDINAL + r"(?:[- ]|(?=[A-Za-z]{3}))" + _MONTH + r"[- ,]*(?P<y>\d{4})(?!\d)", re.I)),
+    ("dmy_mon", re.compile(r"(?P<d>\d(?<![\w-]\d)\d?)" + _ORDINAL + r"(?:[- ]|(?=[A-Za-z]{3}))" + _MONTH + r"[- ,]*(?P<y>\d{4})(?!\d)", re.I)),
     # 04-Mar-19: a two-digit year only between dashes, and not a clock time
-    ("dmy_mon_yy", re.compile(r"(?<![\w-])(?P<d>\d\d?)-" + _MONTH + r"-(?P<y>\d\d)(?![\d:])", re.I)),
+    ("dmy_mon_yy", re.compile(r"(?P<d>\d(?<![\w-]\d)\d?)-" + _MONTH + r"-(?P<y>\d\d)(?![\d:])", re.I)),
     # March 4, 2019, March 4th 2019, Mar-04-2019
-    ("mon_dy", re.compile(r"(?<!\w)" + _MONTH + r"(?:\s+|-)(?P<d>\d\d?)" + _ORDINAL + r"(?:,?\s+|-)(?P<y>\d{4})(?!\d)", re.I)),
-    ("compact", re.compile(r"(?<![\d])(?P<y>(?:19|20)\d\d)(?P<m>[01]\d)(?P<d>[0-3]\d)(?!\d)")),
+    ("mon_dy", re.compile(r"(?=[adfjmnos])(?<!\w)" + _MONTH + r"(?:\s+|-)(?P<d>\d\d?)" + _ORDINAL + r"(?:,?\s+|-)(?P<y>\d{4})(?!\d)", re.I)),
+    ("compact", re.compile(r"(?P<y>(?:19|20)(?<!\d..)\d\d)(?P<m>[01]\d)(?P<d>[0-3]\d)(?!\d)")),
 )
 
 
@@ -82,6 +85,14 @@ def parse_match(match: re.Match[str], today: date | None = None) -> date | None:
     return value if date(1900, 1, 1) <= value <= date(today.year + 1, 12, 31) else None
 
 
+# What a style's match cannot do without, checked before its pattern scans the text: most text holds
+# no date, and a failed literal check costs a fraction of a failed pattern scan. (Every style needs a
+# digit; "month" means a month's name; compact dates are asked for by the caller.)
+_ANY_DIGIT = re.compile(r"\d")
+_MONTH_STEMS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_NEEDS = {"iso": "-", "us": "/", "us_dash": "-", "ymd": "/.", "dmy_dot": ".", "dmy_mon": "month", "dmy_mon_yy": "month", "mon_dy": "month", "compact": "compact"}
+
+
 def find_dates(text: str, start: int = 0, end: int | None = None, compact: bool = False) -> Iterator[DateMention]:
     """Every parseable date in ``text[start:end]``, in text order, without overlaps.
 
@@ -89,15 +100,28 @@ def find_dates(text: str, start: int = 0, end: int | None = None, compact: bool 
     callers turn it on for fields known to hold a date, such as HL7-like segments.
     """
     end = len(text) if end is None else end
+    window = text if start == 0 and end == len(text) else text[start:end]
+    if not _ANY_DIGIT.search(window):
+        return iter(())
+    folded = window.casefold()
+    months = any(stem in folded for stem in _MONTH_STEMS)
+    today = date.today()
     found: list[DateMention] = []
     taken: list[tuple[int, int]] = []
     for style, pattern in DATE_PATTERNS:
-        if style == "compact" and not compact:
+        needs = _NEEDS[style]
+        if needs == "month":
+            possible = months
+        elif needs == "compact":
+            possible = compact
+        else:
+            possible = any(mark in window for mark in needs)
+        if not possible:
             continue
         for match in pattern.finditer(text, start, end):
             if any(match.start() < e and s < match.end() for s, e in taken):
                 continue
-            value = parse_match(match)
+            value = parse_match(match, today)
             if value is not None:
                 found.append(DateMention(match.start(), match.end(), value, style))
                 taken.append((match.start(), match.end()))

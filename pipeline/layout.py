@@ -36,20 +36,25 @@ _MONTH = (
     r"(?:(?<=[Jj])(?:an|AN|u[nl]|U[NL])|(?<=[Ff])(?:eb|EB)|(?<=[Mm])(?:a[ry]|A[RY])|(?<=[Aa])(?:pr|PR|ug|UG)"
     r"|(?<=[Ss])(?:ep|EP)|(?<=[Oo])(?:ct|CT)|(?<=[Nn])(?:ov|OV)|(?<=[Dd])(?:ec|EC))[a-zA-Z]{0,6}\.?"
 )
+# (Patterns here open with a character class and check what stands before it from there: a scan for a
+# leading class skips text at C speed, a leading look-behind or \b tries every position.)
 # Any printed date with its clock time, loosely: shapes only need to know that a date stands here. Two
 # patterns, each opening with a character class (digits; a month's first letter) for speed.
 _DATE_NUMERIC = re.compile(
-    r"(?<![\w.])\d(?:\d{0,3}[/.-]\d{1,2}[/.-]\d{2,4}(?!\d)|\d?(?:st|nd|rd|th)?[ \t-]+[A-Za-z]" + _MONTH
+    r"\d(?<![\w.]\d)(?:\d{0,3}[/.-]\d{1,2}[/.-]\d{2,4}(?!\d)|\d?(?:st|nd|rd|th)?[ \t-]+[A-Za-z]" + _MONTH
     + r"[ \t,-]+\d{2,4}(?!\d)|(?:(?<=1)9|(?<=2)0)\d{6}(?!\d))" + _CLOCK
 )
 _DATE_MONTH_FIRST = re.compile(
     r"[JFMASONDjfmasond](?<![A-Za-z].)" + _MONTH + r"[ \t-]+\d{1,2}(?:st|nd|rd|th)?,?[ \t]+\d{4}(?!\d)" + _CLOCK
 )
-_WEEKDAY = re.compile(r"\b(?:[Mm]on|[Tt]ue|[Ww]ed|[Tt]hu|[Ff]ri|[Ss]at|[Ss]un|MON|TUE|WED|THU|FRI|SAT|SUN)[a-zA-Z]{0,6}\.?,?[ \t]+(?=\x01)")
-_TIME = re.compile(r"\b\d{1,2}:\d{2}(?::\d{2})?(?:[ \t]*[apAP]\.?[mM]\.?\b)?|\b[0-2]\d[0-5]\d[ \t]*(?:hrs?|h)\b")
-_WORD_UPPER = re.compile(r"\b[A-Z][A-Z'’&.-]*[A-Z]\b\.?")
-_WORD_CAP = re.compile(r"\b[A-Z][A-Za-z'’-]*\.?")
-_WORD_LOWER = re.compile(r"\b[a-z][A-Za-z'’-]*\.?")
+_WEEKDAY = re.compile(
+    r"[MTWFSmtwfs](?<!\w.)(?:(?<=[Mm])on|(?<=[Tt])ue|(?<=[Ww])ed|(?<=[Tt])hu|(?<=[Ff])ri|(?<=[Ss])at|(?<=[Ss])un|(?<=M)ON|(?<=T)UE|"
+    r"(?<=W)ED|(?<=T)HU|(?<=F)RI|(?<=S)AT|(?<=S)UN)[a-zA-Z]{0,6}\.?,?[ \t]+(?=\x01)"
+)
+_TIME = re.compile(r"\d(?<!\w\d)(?:\d?:\d{2}(?::\d{2})?(?:[ \t]*[apAP]\.?[mM]\.?\b)?|(?<=[0-2])\d[0-5]\d[ \t]*(?:hrs?|h)\b)")
+_WORD_UPPER = re.compile(r"[A-Z](?<!\w[A-Z])[A-Z'’&.-]*[A-Z]\b\.?")
+_WORD_CAP = re.compile(r"[A-Z](?<!\w[A-Z])[A-Za-z'’-]*\.?")
+_WORD_LOWER = re.compile(r"[a-z](?<!\w[a-z])[A-Za-z'’-]*\.?")
 _DIGITS = re.compile(r"\d+")
 _WIDE = re.compile(r"[ \t]{2,}|\t")
 _REPEAT = re.compile(r"(.)\1+")
@@ -84,8 +89,10 @@ def shapes_of(lines: list[str]) -> list[str]:
     return shape_text("\n".join(lines)).split("\n") if lines else []
 
 
-# Letters OCR confuses folded to one spelling, for recurrence keys that survive scan noise.
-_FOLD = str.maketrans({"0": "o", "1": "i", "l": "i", "|": "i", "5": "s", "c": "e", "a": "o", "v": "u", "b": "h", "f": "t", "q": "g", "8": "b"})
+# Letters OCR confuses folded to one spelling, for recurrence keys that survive scan noise; applied in
+# this order ("b" before "8" -> "b"), as replacements (a translate table leaves its fast path on the
+# first non-ASCII character, and records print box drawing and typographic quotes).
+_FOLD = (("0", "o"), ("1", "i"), ("l", "i"), ("|", "i"), ("5", "s"), ("c", "e"), ("a", "o"), ("v", "u"), ("b", "h"), ("f", "t"), ("q", "g"), ("8", "b"))
 
 
 _SPACES = re.compile(r"[^\S\n]+")
@@ -94,8 +101,10 @@ _SPACES = re.compile(r"[^\S\n]+")
 def recurrence_keys(text: str) -> list[str]:
     """For every line of ``text``, a key shared by reprints of that line: digits masked, OCR confusions
     folded, spacing dropped (computed over the whole text at once)."""
-    t = _DIGITS.sub("9", ocr_digits(text)).lower().replace("rn", "m")
-    return _SPACES.sub("", t).translate(_FOLD).split("\n")
+    t = _SPACES.sub("", _DIGITS.sub("9", ocr_digits(text)).lower().replace("rn", "m"))
+    for glyph, letter in _FOLD:
+        t = t.replace(glyph, letter)
+    return t.split("\n")
 
 
 # -- structure predicates ---------------------------------------------------------------------
@@ -184,6 +193,22 @@ ORGANISATION = re.compile(
     r"\b(?:[A-Z][A-Za-z.'’&-]*\s+){1,5}(?i:" + "|".join(_ORG_HEADS) + r")\b"
     r"|\b(?i:" + "|".join(_ORG_HEADS[:12]) + r")\s+(?:of\s+|at\s+)?(?:[A-Z][A-Za-z.'’&-]*\s*){1,4}"
 )
+
+
+def names_person(text: str) -> bool:
+    """Whether ``text`` names a clinician (``PERSON``); the pattern runs only where a title or a
+    credential stands (most text has neither, and the pattern tries every word)."""
+    return bool(_PERSON_HINT.search(text)) and bool(PERSON.search(text))
+
+
+def names_organisation(text: str) -> bool:
+    """Whether ``text`` names an organisation (``ORGANISATION``); the pattern runs only where one of
+    its head words stands."""
+    folded = text.casefold()
+    return any(head in folded for head in _ORG_HEADS) and bool(ORGANISATION.search(text))
+
+
+_PERSON_HINT = re.compile(r"\b(?:Dr|Doctor)|\s" + _CREDENTIAL + r"\b")
 
 
 # -- one record's layout ----------------------------------------------------------------------

@@ -77,6 +77,14 @@ FEATURES: tuple[str, ...] = (
 INDEX = {name: k for k, name in enumerate(FEATURES)}
 
 
+# The rules' yes/no cues copied as features, with their column.
+_CUE_FLAGS = tuple(
+    (name, INDEX[f"r_{name}"])
+    for name in ("after_signature", "after_closing", "after_next_visit", "false_cue", "closes_note", "after_closing_section",
+                 "continues_stay", "addendum", "split_line", "opens_stay", "discharge_note", "record_gap", "structural_header")
+)
+
+
 class _Block:
     """The text facts of one candidate's block."""
 
@@ -97,7 +105,8 @@ def candidate_matrix(lay: layout.Layout, decisions: list[Decision]) -> np.ndarra
     lines, n = lay.lines, len(lay.lines)
     content = lay.content
     closers = lay.closers
-    rows = np.zeros((len(decisions), len(FEATURES)), dtype=np.float32)
+    # Rows are filled as lists (setting a numpy element costs several times a list's) and stacked once.
+    table = [[0.0] * len(FEATURES) for _ in decisions]
     blocks = [_Block() for _ in decisions]
     tops = []
     block_lines_all: list[list[int]] = []
@@ -114,7 +123,7 @@ def candidate_matrix(lay: layout.Layout, decisions: list[Decision]) -> np.ndarra
 
     for r, (d, b, idx, prev) in enumerate(zip(decisions, blocks, block_lines_all, prevs, strict=True)):
         c = d.cues
-        row = rows[r]
+        row = table[r]
         b.text_lines = [layout.unbox(lines[j][:BLOCK_LINE_CHARS]) for j in idx]
         b.top_shape = lay.shape(idx[0])
         b.block_shape = "/".join(lay.shape(j) for j in idx)
@@ -131,10 +140,8 @@ def candidate_matrix(lay: layout.Layout, decisions: list[Decision]) -> np.ndarra
         row[INDEX["r_note_title"]] = "note_title" in c.titles
         row[INDEX["r_strong_opening"]] = "strong_opening" in c.titles
         row[INDEX["r_weak_opening"]] = "weak_opening" in c.titles
-        for name in ("after_signature", "after_closing", "after_next_visit", "false_cue", "closes_note",
-                     "after_closing_section", "continues_stay", "addendum", "split_line", "opens_stay",
-                     "discharge_note", "record_gap", "structural_header"):
-            row[INDEX[f"r_{name}"]] = bool(getattr(c, name))
+        for name, k in _CUE_FLAGS:
+            row[k] = bool(getattr(c, name))
         row[INDEX["r_has_date"]] = c.date is not None
         row[INDEX["r_admitted"]] = c.admitted is not None
         row[INDEX["r_discharge_by"]] = c.discharge_by is not None
@@ -165,13 +172,14 @@ def candidate_matrix(lay: layout.Layout, decisions: list[Decision]) -> np.ndarra
         b.breaks = first or c.gap > 0 or c.separator or c.after_signature or row[INDEX["prev_closer"]] > 0 or c.line != idx[0]
         row[INDEX["pos_rel"]] = c.line / max(n, 1)
         row[INDEX["content_before"]] = math.log1p(c.content_before)
+    rows = np.array(table, dtype=np.float32).reshape(len(decisions), len(FEATURES))
     _recurrence_features(rows, blocks)
     _date_features(rows, blocks, decisions)
     _neighbour_features(rows, blocks, decisions)
     return rows
 
 
-def _block_features(row: np.ndarray, b: _Block, lines: list[str], idx: list[int], block: tuple[int, ...], lay: layout.Layout) -> None:
+def _block_features(row: list[float], b: _Block, lines: list[str], idx: list[int], block: tuple[int, ...], lay: layout.Layout) -> None:
     text_lines = b.text_lines
     first = text_lines[0] if text_lines else ""
     pairs = [layout.label_value_pairs(t) for t in text_lines]
@@ -185,8 +193,8 @@ def _block_features(row: np.ndarray, b: _Block, lines: list[str], idx: list[int]
     row[INDEX["blk_mean_len"]] = min(sum(lengths) / k, 300) / 100
     row[INDEX["blk_max_len"]] = min(max(lengths), 300) / 100
     row[INDEX["blk_sentence_frac"]] = sum(1 for t in text_lines if layout.ends_sentence(t)) / k
-    letters = [ch for ch in first if ch.isalpha()]
-    row[INDEX["blk_upper"]] = sum(ch.isupper() for ch in letters) / len(letters) if letters else 0.0
+    letters = "".join(filter(str.isalpha, first))
+    row[INDEX["blk_upper"]] = sum(map(str.isupper, letters)) / len(letters) if letters else 0.0
     words = first.split()
     row[INDEX["blk_title_first"]] = (
         0 < len(words) <= 6 and not any(ch.isdigit() for ch in first) and not layout.ends_sentence(first) and ":" not in first
@@ -207,8 +215,8 @@ def _block_features(row: np.ndarray, b: _Block, lines: list[str], idx: list[int]
     b.span = span
     row[INDEX["blk_span"]] = span is not None and span[1] > span[0]
     row[INDEX["blk_span_days"]] = math.log1p((span[1] - span[0]).days) if span else 0.0
-    row[INDEX["blk_person"]] = bool(layout.PERSON.search(joined))
-    row[INDEX["blk_org"]] = bool(layout.ORGANISATION.search(joined))
+    row[INDEX["blk_person"]] = layout.names_person(joined)
+    row[INDEX["blk_org"]] = layout.names_organisation(joined)
     row[INDEX["blk_visit_word"]] = bool(VISIT_WORDS.search(joined))
     chars = sum(lengths) or 1
     row[INDEX["blk_digit_frac"]] = (len(joined) - len(joined.translate(_NO_DIGITS))) / chars
