@@ -2,9 +2,11 @@
 
     python benchmarks/agent_chars.py                               # /work/shared/corpora/dev, every record
     python benchmarks/agent_chars.py --corpus DIR --limit 10       # DIR holds records/ (and gold.jsonl)
+    python benchmarks/agent_chars.py --mode explore                # the model pages through the record
 
-The model is the test suite's scripted competent policy (``tests/openai_server.py``) behind a real
-HTTP server on 127.0.0.1; the tools run in the real sandbox. Both figures are the length of the
+The model is one of the test suite's scripted policies (``tests/openai_server.py``) behind a real HTTP
+server on 127.0.0.1: ``RegionsReader`` for the default regions mode (questions about the rules'
+uncertain candidates), ``Competent`` for ``--mode explore`` (whose tools run in the real sandbox). Both figures are the length of the
 request JSON as sent (``pipeline.agent.client.request_chars``): every model call of the agent (system
 prompt, state summary, tool schemas, the latest tool results) against one naive request (system
 prompt, the whole record, the submission schema as structured output). The corpus is read in place,
@@ -32,7 +34,7 @@ from pipeline.agent.tools import compact_schema  # noqa: E402
 from pipeline.detect import DetectionInput  # noqa: E402
 from pipeline.ingest import decode  # noqa: E402
 from pipeline.text import LineIndex  # noqa: E402
-from tests.openai_server import Competent, ModelServer  # noqa: E402
+from tests.openai_server import Competent, ModelServer, RegionsReader  # noqa: E402
 
 DEFAULT_CORPUS = Path("/work/shared/corpora/dev")
 TARGET = 0.35
@@ -63,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     parser.add_argument("--limit", type=int, default=0, help="first N records only (0: all)")
     parser.add_argument("--accept-sandbox", default="full", choices=["full", "partial", "none"])
+    parser.add_argument("--mode", default="regions", choices=["regions", "explore"], help="the agent mode (default regions)")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON")
     args = parser.parse_args(argv)
     paths = sorted((args.corpus / "records").glob("*.txt"))[: args.limit or None]
@@ -70,8 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     gold = {g["record"]: [e["start"] for e in g["encounters"]] for g in map(json.loads, gold_file.open())} if gold_file.is_file() else {}
     rows = []
     started = time.monotonic()
-    with ModelServer(Competent()) as server:
-        detector = AgentDetector(model="competent", base_url=server.url, server_profile="openai", accept_sandbox=args.accept_sandbox)
+    with ModelServer(Competent() if args.mode == "explore" else RegionsReader()) as server:
+        detector = AgentDetector(model="competent", mode=args.mode, base_url=server.url, server_profile="openai", accept_sandbox=args.accept_sandbox)
         for path in paths:
             data = path.read_bytes()
             text = decode(data, path.name, "text/plain").text

@@ -484,3 +484,49 @@ class FollowInjection:
         if start > v.lines:
             return Reply(calls=(_call("submit_encounters", encounters=[{"start_line": 1}], done=True),))
         return Reply(calls=(_call("read_lines", start=start, end=min(v.lines, start + 99)),))
+
+
+# -- the regions mode: questions about a few lines ------------------------------------------------
+
+ASKED = re.compile(r"line (\d+) \(read as (a start|inside an encounter), p=([\d.]+)\)")
+
+
+def region_view(body: dict[str, Any]) -> tuple[list[tuple[int, bool]], dict[int, str]]:
+    """The lines asked (1-based, with the rules' reading) and the record lines shown, as a model sees them."""
+    user = next(m["content"] for m in body["messages"] if m["role"] == "user")
+    asked = [(int(n), reading == "a start") for n, reading, _ in ASKED.findall(user)]
+    return asked, {int(n): t for n, t in LINE.findall(user)}
+
+
+class RegionsReader:
+    """Answers each asked line as a careful reader of the lines shown: a new encounter starts where a block
+    opens (a blank or rule line above it) with a date on its first three lines and no sentence that
+    continues the text above."""
+
+    def __call__(self, body: dict[str, Any]) -> Reply:
+        asked, shown = region_view(body)
+        answers = []
+        for line, _ in asked:
+            above = shown.get(line - 1, "")
+            opens = not above.strip() or not any(ch.isalnum() for ch in above)
+            dated = any(first_date(shown.get(k, "")) for k in range(line, line + 3))
+            answers.append({"line": line, "start": opens and dated})
+        return Reply(content=json.dumps({"answers": answers}))
+
+
+class AnswerAll:
+    """Answers every asked line the same way."""
+
+    def __init__(self, start: bool) -> None:
+        self.start = start
+
+    def __call__(self, body: dict[str, Any]) -> Reply:
+        asked, _ = region_view(body)
+        return Reply(content=json.dumps({"answers": [{"line": line, "start": self.start} for line, _ in asked]}))
+
+
+class ProseOnly:
+    """Answers in words, never in JSON."""
+
+    def __call__(self, body: dict[str, Any]) -> Reply:
+        return Reply(content="I think the second one starts a new visit.")

@@ -81,7 +81,7 @@ class AgentRun:
 
 def run_agent(records: Path, out: Path, server: ModelServer | None, catalog_cls: type[Catalog] = Catalog, **params: Any) -> AgentRun:
     """One run through the runner's functions, as the flow calls them."""
-    params = {"model": "test-model", "base_url": server.url if server else "http://127.0.0.1:9/v1", "server_profile": "openai",
+    params = {"model": "test-model", "mode": "explore", "base_url": server.url if server else "http://127.0.0.1:9/v1", "server_profile": "openai",
               "accept_sandbox": "full", "retry_base_s": 0.05, "timeout_s": 10.0, **params}
     plan = plan_run([str(records)], out, PipelineConfig(detector="agent", detector_params=params))
     detector = plan.config.make_detector()
@@ -451,7 +451,7 @@ def test_agent_through_the_prefect_flow(prefect_server, records: Path, tmp_path:
     from flows.process_records import process_records
 
     with ModelServer(Competent(), key=CANARY) as server:
-        params = {"model": "test-model", "base_url": server.url, "server_profile": "openai", "accept_sandbox": "full"}
+        params = {"model": "test-model", "mode": "explore", "base_url": server.url, "server_profile": "openai", "accept_sandbox": "full"}
         summary = process_records(paths=[str(records)], out=str(tmp_path / "out"), detector="agent", detector_params=params)
     assert summary["stored"] == 2 and summary["quarantined"] == 0
     assert_no_canary(tmp_path / "out", server)

@@ -71,6 +71,12 @@ def test_missing_model_and_bad_config_are_usage_errors(tmp_path: Path) -> None:
         resolve_settings({"config_file": str(bad)}, {})
     with pytest.raises(AgentConfigError, match="unknown agent parameters: api_key"):
         resolve_settings({"model": "m", "api_key": SECRET}, {})
+    with pytest.raises(AgentConfigError, match="mode must be one of regions, explore"):
+        resolve_settings({"model": "m", "mode": "wander"}, {})
+    for margin in (0.0, 0.6):
+        with pytest.raises(AgentConfigError, match="region_margin"):
+            resolve_settings({"model": "m", "region_margin": margin}, {})
+    assert resolve_settings({"model": "m"}, {}).mode == "regions"
 
 
 def test_key_sources_and_the_key_never_enters_the_configuration(tmp_path: Path, monkeypatch) -> None:

@@ -227,7 +227,7 @@ def test_agent_runs_killed_at_random_moments_resume_without_repeating_checkpoint
     rng = random.Random(5)
     table = []
     with ModelServer(Competent(), key=AGENT_KEY) as server:
-        agent = ["--detector", "agent", "--model", "test-model", "--base-url", server.url, "--server-profile", "openai"]
+        agent = ["--detector", "agent", "--agent-mode", "explore", "--model", "test-model", "--base-url", server.url, "--server-profile", "openai"]
 
         def run(out: Path, *extra: str) -> subprocess.Popen:
             return chartsift("run", str(records), "--out", str(out), "--quiet", *agent, *extra, env=env)
@@ -284,8 +284,8 @@ def test_two_concurrent_runs_on_one_out(prefect_server, tmp_path: Path) -> None:
     env = {**os.environ, "PREFECT_API_URL": prefect_server, "OPENAI_API_KEY": AGENT_KEY}
     out = tmp_path / "out"
     with ModelServer(Competent(), key=AGENT_KEY, faults=(Fault("slow", seconds=4.0),) * 10) as server:
-        holder = chartsift("run", records, "--out", str(out), "--quiet", "--detector", "agent", "--model", "test-model",
-                           "--base-url", server.url, "--server-profile", "openai", env=env)
+        holder = chartsift("run", records, "--out", str(out), "--quiet", "--detector", "agent", "--agent-mode", "explore",
+                           "--model", "test-model", "--base-url", server.url, "--server-profile", "openai", env=env)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and not _locked(out / ".chartsift.lock", fcntl):
             time.sleep(0.05)

@@ -10,10 +10,11 @@ import argparse
 from typing import Any
 
 from pipeline.agent.profiles import profile_names
-from pipeline.agent.settings import SANDBOX_LEVELS, Budgets
+from pipeline.agent.settings import AGENT_MODES, SANDBOX_LEVELS, Budgets
 
 _FLAGS = {
     "model": "model",
+    "agent_mode": "mode",
     "base_url": "base_url",
     "server_profile": "server_profile",
     "agent_config": "config_file",
@@ -28,6 +29,11 @@ _FLAGS = {
 def add_run_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("agent detector (--detector agent)")
     group.add_argument("--model", help="model name (default: $CHARTSIFT_MODEL or the config file)")
+    group.add_argument(
+        "--agent-mode", choices=AGENT_MODES,
+        help="regions (default): the rules decide and the model settles only the candidates they are unsure of, "
+        "seeing a few lines around each; explore: the model pages through the record with sandboxed tools",
+    )
     group.add_argument("--base-url", help="OpenAI-compatible server URL (default: $OPENAI_BASE_URL); the key comes from $OPENAI_API_KEY")
     group.add_argument("--server-profile", choices=["auto", *profile_names()], help="server quirks (default: detected)")
     group.add_argument("--agent-config", metavar="FILE", help="TOML file with model, base_url, api_key_env, budgets")

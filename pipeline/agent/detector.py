@@ -1,6 +1,8 @@
-"""The ``agent`` detector: a model pages through the record with sandboxed tools; rules as the fallback.
+"""The ``agent`` detector: a model settles what the rules are unsure of (``regions``, the default) or
+pages through the record with sandboxed tools (``explore``); rules as the fallback.
 
-The harness (this process) holds the key, talks to the model and owns the state; the sandbox only
+In ``regions`` mode the harness sends the lines around the rules' uncertain candidates as data and runs
+no tool, so no sandbox is opened and the rows' ``sandbox_level`` is empty. In ``explore`` mode the harness (this process) holds the key, talks to the model and owns the state; the sandbox only
 computes. The sandbox is opened once per detector at the accepted level or the record is quarantined
 (never a silent downgrade); every row records the level its tools ran under. Whenever the agent
 cannot finish a record (model unreachable, invalid output, a budget spent) the record gets the rules
@@ -18,6 +20,7 @@ from pipeline.agent.client import ModelClient
 from pipeline.agent.errors import AgentError, ModelUnreachable
 from pipeline.agent.hints import make_hints, paginate
 from pipeline.agent.loop import AgentLoop, StepKey
+from pipeline.agent.regions import RegionsRun
 from pipeline.agent.settings import ApiKey, load_api_key, resolve_settings
 from pipeline.agent.state import AgentState
 from pipeline.agent.submission import assemble
@@ -82,6 +85,8 @@ class AgentDetector(Detector):
     # -- one record ------------------------------------------------------------------------------
 
     def run(self, doc: DetectionInput) -> Detection:
+        if self.settings.mode == "regions":
+            return self._run_regions(doc)
         context = doc.context
         record = context.record if context else doc.document_id[:16]
         rules = self.rules.run(doc)
@@ -116,3 +121,27 @@ class AgentDetector(Detector):
             return Detection(rules.boundaries, level, exc.reason, loop.state.dropped_evidence)
         finally:
             toolbox.close()  # removes the staged copy of the record
+
+    def _run_regions(self, doc: DetectionInput) -> Detection:
+        """The rules' boundaries with their uncertain candidates settled by the model (see
+        pipeline.agent.regions); a record with none costs no call."""
+        context = doc.context
+        record = context.record if context else doc.document_id[:16]
+        rules = self.rules.run(doc)
+        key = StepKey(context.run_id if context else "", doc.document_id, context.config_hash if context else "")
+        recorder = context.recorder if context else None
+        asking = RegionsRun(self.client(record), self.settings, recorder, key)
+        name = mounted_name(context.record if context else None, doc.document_id)
+        try:
+            resumed = recorder.load_agent_state(doc.document_id, key.config_hash) if recorder else None
+            boundaries = asking.run(rules, doc.lines, name, resumed)
+            asking.finish("submitted")
+            return Detection(boundaries, None, None, 0, rules.candidates, rules.review_reasons)
+        except ModelUnreachable as exc:
+            asking.finish(exc.reason)
+            log.warning("agent quarantines document %s: %s", doc.document_id[:12], exc.reason)
+            raise DetectionError(record, f"{exc.reason}; progress is checkpointed, retry with --retry-quarantined") from None
+        except AgentError as exc:
+            asking.finish(exc.reason)
+            log.warning("agent fell back to rules for document %s: %s", doc.document_id[:12], exc.reason)
+            return Detection(rules.boundaries, None, exc.reason, 0, rules.candidates, rules.review_reasons)

@@ -21,6 +21,10 @@ ENV_BASE_URL = "OPENAI_BASE_URL"
 ENV_API_KEY = "OPENAI_API_KEY"
 ENV_MODEL = "CHARTSIFT_MODEL"
 SANDBOX_LEVELS = ("full", "partial", "none")
+# "regions": the rules decide and the model settles only the candidates they are unsure of, from a few
+# lines around each (pipeline.agent.regions); "explore": the model pages through the whole record with
+# sandboxed tools, the rules' boundaries as hints (pipeline.agent.loop).
+AGENT_MODES = ("regions", "explore")
 
 
 class ApiKey:
@@ -60,6 +64,10 @@ class Paging:
     page_lines: int = 120
     page_chars: int = 8_000
     hint_page_chars: int = 6_000
+    region_margin: float = 0.2  # regions mode: candidates decided with a probability in [m, 1 - m) are asked
+    region_lines_before: int = 2  # ... with the lines shown above each
+    region_lines_after: int = 6  # ... and below it (its header block and the start of its body)
+    region_call_chars: int = 8_000  # ... and the record's characters one question call may carry
     search_hits: int = 30
     search_timeout_s: float = 5.0  # a pattern that backtracks for ever is stopped by the sandbox
     output_chars: int = 4_000
@@ -71,6 +79,7 @@ class AgentSettings:
     """The resolved configuration of the agent detector (everything but the key)."""
 
     model: str
+    mode: str = "regions"
     base_url: str | None = None
     server_profile: str = "auto"
     accept_sandbox: str = "full"
@@ -88,6 +97,7 @@ class AgentSettings:
         The server's address and the client's patience do not; the key never does."""
         return {
             "model": self.model,
+            "mode": self.mode,
             "server_profile": self.server_profile,
             "accept_sandbox": self.accept_sandbox,
             "max_output_tokens": self.max_output_tokens,
@@ -96,7 +106,7 @@ class AgentSettings:
         }
 
 
-_TOP = {"model", "base_url", "server_profile", "accept_sandbox", "timeout_s", "max_retries", "retry_base_s", "retry_max_s", "max_output_tokens"}
+_TOP = {"model", "mode", "base_url", "server_profile", "accept_sandbox", "timeout_s", "max_retries", "retry_base_s", "retry_max_s", "max_output_tokens"}
 _KEY_FIELDS = {"api_key", "api_key_env"}
 
 
@@ -136,6 +146,8 @@ def resolve_settings(params: Mapping[str, Any], environ: Mapping[str, str] | Non
     if not model:
         raise AgentConfigError(f"the agent needs a model: pass --model, set {ENV_MODEL} or give model in --agent-config")
     top = {k: v for k in _TOP - {"model"} if (v := pick(k)) is not None}
+    if top.get("mode", "regions") not in AGENT_MODES:
+        raise AgentConfigError(f"the agent mode must be one of {', '.join(AGENT_MODES)}")
     if top.get("accept_sandbox", "full") not in SANDBOX_LEVELS:
         raise AgentConfigError(f"accept_sandbox must be one of {', '.join(SANDBOX_LEVELS)}")
     try:
@@ -144,6 +156,8 @@ def resolve_settings(params: Mapping[str, Any], environ: Mapping[str, str] | Non
         settings = AgentSettings(model=str(model), config_file=params.get("config_file"), budgets=budgets, paging=paging, **top)
     except TypeError as exc:
         raise AgentConfigError(f"bad agent parameter: {exc}") from None
+    if not 0.0 < settings.paging.region_margin <= 0.5:
+        raise AgentConfigError("region_margin must be above 0 and at most 0.5")
     return settings
 
 
