@@ -250,7 +250,7 @@ def title_cues(lines: list[str]) -> list[set[str]]:
     if len(_TITLE_CACHE) + len(todo) > 100_000:
         _TITLE_CACHE.clear()  # bounded: the cache only saves re-tokenising recurring headings
         todo = list(dict.fromkeys(line for line in lines if _may_hold_title(line)))
-    for line, found in zip(todo, _title_cues(todo), strict=True):
+    for line, found in zip(todo, _title_cues(todo) if todo else (), strict=True):
         _TITLE_CACHE[line] = frozenset(found)
     return [set(_TITLE_CACHE.get(line, ())) for line in lines]
 
