@@ -39,9 +39,11 @@ def stage_times(paths: list[Path]) -> dict[str, float]:
         chunk_text(text, lines=lines)
         spent["chunk"] += time.perf_counter() - t
         t = time.perf_counter()
-        starts = [b.start_char for b in detector.detect(DetectionInput("bench", text, lines))] + [len(text)]
+        detection = detector.run(DetectionInput("bench", text, lines))
+        starts = [b.start_char for b in detection.boundaries] + [len(text)]
         spent["detect"] += time.perf_counter() - t
         t = time.perf_counter()
+        lines = lines.with_furniture(detection.furniture)
         for start, end in zip(starts, starts[1:]):
             extract_fields(text, lines, start, end)
         spent["extract"] += time.perf_counter() - t

@@ -19,6 +19,7 @@ from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc
 
 from pipeline.dates import DateMention, first_date, parse_match
+from pipeline.text import LineIndex
 
 _OCR = {"o": "[o0]", "l": "[l1i|]", "i": "[il1|]", "e": "[ec]", "c": "[ce]", "s": "[s5]", "m": "(?:m|rn)", "n": "[nr]", "t": "[tf]", "a": "[ao]", "u": "[uv]", "h": "[hb]", "g": "[gq]"}
 
@@ -121,6 +122,12 @@ FURNITURE = re.compile(
 )
 # Every page-furniture line holds one of these (a cheap pre-check: FURNITURE itself is slow on prose).
 FURNITURE_HINT = re.compile(r"p[ao][gq][ec]|pr[il1|][nr]|d[o0]b|c[o0]nf|f[ao]x|mrn", re.I)
+
+
+def set_aside(lines: LineIndex, i: int, line: str) -> bool:
+    """Whether line ``i`` (text ``line``) is page furniture: found by the record's layout (see
+    ``LineIndex.with_furniture``) or named by the vocabulary below."""
+    return i in lines.furniture or is_furniture(line)
 
 
 def is_furniture(line: str) -> bool:

@@ -199,7 +199,7 @@ def _header_lines(lines: LineIndex, start_line: int, end_line: int) -> list[int]
     out = []
     for i in range(start_line, end_line + 1):
         line = lines.line(i)
-        if line.strip() and not cues.is_furniture(line):
+        if line.strip() and not cues.set_aside(lines, i, line):
             out.append(i)
             if len(out) >= HEADER_LINES:
                 break
@@ -380,7 +380,7 @@ def _subheader_lines(text: str, lines: LineIndex, first: int, last: int):
         if end - base > 200 or end == base:
             continue
         line = text[base:end]
-        if _SUBHEADER_HINT.search(line) and cues.note_header(line) and not cues.is_furniture(line):
+        if _SUBHEADER_HINT.search(line) and cues.note_header(line) and not cues.set_aside(lines, i, line):
             yield i, base, line
 
 
@@ -404,7 +404,7 @@ def _subheader_author(text: str, lines: LineIndex, first: int, last: int) -> Spa
         line = text[base:end]
         if match := AUTHOR_LABEL.search(line):
             found = [(match.start("v"), match.end("v"))]
-        elif _SUBHEADER_HINT.search(line) and cues.note_header(line) and not cues.is_furniture(line):
+        elif _SUBHEADER_HINT.search(line) and cues.note_header(line) and not cues.set_aside(lines, i, line):
             found = hdr.person_matches(line)
         else:
             continue
@@ -425,7 +425,11 @@ def _dating_line(line: str) -> bool:
     return not line.rstrip().endswith(".")  # a title or stamp, not a sentence
 
 
-NOT_VISIT_DATE = re.compile(r"\b" + cues._labels("request date", "requested", "printed", "dob", "date of birth", "birth date", "faxed") + r"\b", re.I)
+# A line whose date is another date than the visit's: a request, print or copy stamp, a birth date.
+NOT_VISIT_DATE = re.compile(
+    r"\b(?:d\.o\.b\.?|" + cues._labels("request date", "requested", "printed", "print", "copy", "copied", "dob", "birth", "born", "faxed") + r")(?!\w)",
+    re.I,
+)
 NOTE_TYPE = re.compile(r"\b" + cues._labels("note type", "document type") + r"\s*:\s*" + _VALUE, re.I)
 _CELL_SPLIT = re.compile(r"\s+[—–-]\s+|\s*[|—–]\s*")
 
@@ -752,7 +756,7 @@ def _later_date(text: str, lines: LineIndex, first: int, last: int) -> tuple[dat
     for i in range(first, last + 1):
         base, end = lines.span(i)
         line = text[base:end]
-        if cues.is_furniture(line):
+        if cues.set_aside(lines, i, line):
             continue
         if (cues.SIGNATURE.search(line) or cues.note_header(line) or _stamp_line(line)) and (mention := cues.date_in(text, base, end)):
             return mention.value, Span(mention.start, mention.end, text[mention.start : mention.end])
@@ -786,7 +790,7 @@ def _any_clinician(text: str, lines: LineIndex, first: int, last: int) -> Span |
         if end - base > 120 or end == base:
             continue
         line = text[base:end]
-        if cues.is_furniture(line) or _prose(line):
+        if cues.set_aside(lines, i, line) or _prose(line):
             continue
         for a, b in hdr.person_matches(line):
             if _OTHER_PERSON.search(line[:a]):

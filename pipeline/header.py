@@ -129,7 +129,7 @@ def block(text: str, lines: LineIndex, first: int, last: int) -> list[int]:
             if out:
                 break
             continue
-        if layout.is_rule(line) or cues.is_furniture(line):
+        if layout.is_rule(line) or cues.set_aside(lines, i - 1, line):
             continue
         inner = layout.unbox(line)
         if not inner or layout.is_rule(inner):

@@ -11,6 +11,7 @@ names) work the same way: by form, not by a list of one format's labels.
 
 from __future__ import annotations
 
+import difflib
 import re
 import statistics
 from collections import defaultdict
@@ -304,16 +305,34 @@ def recurring_furniture(lines: list[str], blank: list[bool], keys: list[str]) ->
             if near >= 0.6 * len(members) and len(members) >= 0.4 * pages:
                 for i in members:
                     out[i] = True
-        # Reprints of a banner that scan noise made unique: short lines glued to a counter line by
-        # other furniture only.
+        # Reprints of a banner that scan noise made unique: short lines glued to a counter line by other
+        # furniture only, that read like one of the recurring furniture lines (a page break can also
+        # land right beside a note's own header, which must stay content).
+        printed = {keys[i] for i in range(n) if out[i]}
         for i in counter_lines:
             for step in (-1, 1):
                 j = i + step
                 while 0 <= j < n and abs(j - i) <= PAGE_CLUSTER and not blank[j]:
-                    if not out[j] and len(lines[j]) < 120 and not ends_sentence(lines[j]) and _banner_like(lines[j]):
-                        out[j] = True
+                    if not out[j]:
+                        if len(lines[j]) < 120 and not ends_sentence(lines[j]) and _banner_like(lines[j]) and _reprint(keys[j], printed):
+                            out[j] = True
+                        else:
+                            break
                     j += step
     return out
+
+
+# How alike a line's recurrence key must be to a recurring furniture line's to be its reprint.
+REPRINT_SIMILARITY = 0.75
+
+
+def _reprint(key: str, printed: set[str]) -> bool:
+    """Whether ``key`` reads like one of the ``printed`` keys with a few characters misread."""
+    for other in printed:
+        matcher = difflib.SequenceMatcher(None, key, other, autojunk=False)
+        if matcher.real_quick_ratio() >= REPRINT_SIMILARITY and matcher.quick_ratio() >= REPRINT_SIMILARITY and matcher.ratio() >= REPRINT_SIMILARITY:
+            return True
+    return False
 
 
 def _counts_pages(lines: list[str], members: list[int], n: int) -> bool:

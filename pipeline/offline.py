@@ -48,6 +48,7 @@ def predict_text(record: str, text: str, detector: str = "rules", params: dict[s
     lines = LineIndex(text)
     detection = _detector(detector, tuple(sorted((params or {}).items()))).run(DetectionInput(record, text, lines))
     starts = [b.start_char for b in detection.boundaries] + [len(text)]
+    lines = lines.with_furniture(detection.furniture)
     encounters = []
     for boundary, start, end in zip(detection.boundaries, starts, starts[1:]):
         fields = extract_fields(text, lines, start, end)

@@ -239,6 +239,7 @@ def process_record(
         boundaries = detection.boundaries
         _check_boundaries(record, boundaries, document.char_count, lines)
         stage = "extract"
+        lines = lines.with_furniture(detection.furniture)
         info = DetectorInfo(name=detector.name, version=detector.version)
         ends = [b.start_char for b in boundaries[1:]] + [document.char_count]
         encounters = tuple(

@@ -9,6 +9,9 @@ from functools import cached_property
 class LineIndex:
     """Start offsets of the lines of ``text`` (split on ``\\n`` only, as ingest normalised it)."""
 
+    # Lines a detector's reading of the record set aside as page furniture (see ``with_furniture``).
+    furniture: frozenset[int] = frozenset()
+
     def __init__(self, text: str) -> None:
         self.text = text
         starts = [0]
@@ -39,6 +42,14 @@ class LineIndex:
     def line(self, line: int) -> str:
         start, end = self.span(line)
         return self.text[start:end]
+
+    def with_furniture(self, furniture: frozenset[int]) -> LineIndex:
+        """The same lines, with ``furniture`` (line numbers) known to be page headers and footers: found
+        by their recurrence in this record, whatever they say, so that extraction passes over them too."""
+        other = object.__new__(LineIndex)
+        other.__dict__.update(self.__dict__)
+        other.furniture = frozenset(furniture)
+        return other
 
     @cached_property
     def lines(self) -> list[str]:

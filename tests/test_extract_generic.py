@@ -383,3 +383,36 @@ def test_schema_refuses_a_source_without_a_type_or_printed_text_for_an_inferred_
         Encounter.model_validate({**base, "encounter_type": "lab", "encounter_type_text": "abc", "encounter_type_source": "inferred", "evidence": evidence})
     row = Encounter.model_validate({**base, "encounter_type": "lab", "encounter_type_source": "inferred", "evidence": evidence})
     assert row.encounter_type_source == "inferred"
+
+
+def test_page_furniture_found_by_recurrence_dates_no_encounter(tmp_path: Path) -> None:
+    """A patient banner nobody's vocabulary names ("Name ~ id ~ birth date"), printed with a page counter on
+    every page, is furniture by its recurrence: the detector sets it aside and so does the extractor,
+    so its date does not date the encounter it happens to open."""
+    from pipeline.detect import DetectionInput, create
+
+    body = []
+    for k in range(8):
+        body += ["CONSULT NOTE"] + [f"Reason for visit {k}: follow-up of chronic cough, stable on current inhaler regimen {j}." for j in range(14)]
+        body += [f"Electronically signed by Ana Ruiz, MD on 0{k + 1}/09/2015", ""]
+    # pages of 13 lines (visits are 17): one page break falls right under the second note's title, so the
+    # banner and the counter sit in its header
+    breaks = set(range(4, len(body), 13))
+    assert 17 in breaks and body[17] == "CONSULT NOTE"
+    out, page = [], 0
+    for i, line in enumerate(body):
+        out.append(line)
+        if i in breaks:
+            page += 1
+            out += ["Stanley Ingersoll ~ 00179405 ~ 01.09.1984", f"<{page}>", ""]
+    text = "\n".join(out)
+    lines = LineIndex(text)
+    detection = create("rules").run(DetectionInput("furniture", text, lines))
+    banners = {i for i, line in enumerate(lines.lines) if line.startswith("Stanley")}
+    assert banners <= detection.furniture
+    second = text.index("CONSULT NOTE", 1)
+    plain = extract_fields(text, lines, second, text.index("CONSULT NOTE", second + 1))
+    read = extract_fields(text, lines.with_furniture(detection.furniture), second, text.index("CONSULT NOTE", second + 1))
+    assert plain.encounter_date[0] == date(1984, 9, 1)  # what the vocabulary alone reads
+    assert read.encounter_date[0] == date(2015, 2, 9)
+    assert_grounded(text, read)

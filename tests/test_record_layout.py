@@ -177,3 +177,20 @@ def test_recurring_closing_lines_are_note_closers() -> None:
     assert all(i in layout.paragraph_ends for i in signed)
     assert layout.shape(signed[0]) in layout.closers
     assert layout.shape(0) not in layout.closers
+
+
+def test_a_banner_misread_by_the_scanner_is_furniture_and_a_header_beside_a_page_break_is_not() -> None:
+    """Lines glued to a page counter are furniture only when they read like the recurring banner with a
+    few characters misread; a note's dated header that a page break lands beside stays content."""
+    pages, out = 8, []
+    for page in range(1, pages + 1):
+        out += [f"Some clinical prose line {k} of page {page}, nothing repeats here {page * 7 + k}." for k in range(12)]
+        banner = "Quill & Ives Records Bureau 4471" if page not in (3, 6) else "Qui11 & lves Rec0rds Bureau 4471"
+        header = ["Follow-up Visit - Office Note - 04/18/2015 3:53 PM - Evelyn N. Whitfield, DO"] if page == 5 else []
+        out += ["", f"zzq-transmit ref 88{page}1 // sheet {page}/{pages}", banner, *header]
+    lines = LineIndex("\n".join(out))
+    layout = analyse(lines)
+    misread = [i for i, line in enumerate(lines.lines) if line.startswith("Qui11")]
+    assert len(misread) == 2 and all(layout.furniture[i] for i in misread)
+    note = next(i for i, line in enumerate(lines.lines) if line.startswith("Follow-up Visit"))
+    assert not layout.furniture[note] and note in layout.content

@@ -108,7 +108,7 @@ class AgentDetector(Detector):
             boundaries, dropped = assemble(state.encounters, doc.lines)
             loop.finish("submitted")
             log.info("agent document %s: %d encounters, %d steps, %d quotes dropped", doc.document_id[:12], len(boundaries), loop.state.step, dropped)
-            return Detection(boundaries, level, None, dropped)
+            return Detection(boundaries, level, None, dropped, furniture=rules.furniture)
         except ModelUnreachable as exc:
             # An outage is not the record's fault: quarantine it with its progress checkpointed, so that
             # `--retry-quarantined` resumes it once the endpoint is back, instead of storing the rules fallback.
@@ -118,7 +118,7 @@ class AgentDetector(Detector):
         except AgentError as exc:
             loop.finish(exc.reason)
             log.warning("agent fell back to rules for document %s: %s", doc.document_id[:12], exc.reason)
-            return Detection(rules.boundaries, level, exc.reason, loop.state.dropped_evidence)
+            return Detection(rules.boundaries, level, exc.reason, loop.state.dropped_evidence, furniture=rules.furniture)
         finally:
             toolbox.close()  # removes the staged copy of the record
 
@@ -136,7 +136,7 @@ class AgentDetector(Detector):
             resumed = recorder.load_agent_state(doc.document_id, key.config_hash) if recorder else None
             boundaries = asking.run(rules, doc.lines, name, resumed)
             asking.finish("submitted")
-            return Detection(boundaries, None, None, 0, rules.candidates, rules.review_reasons)
+            return Detection(boundaries, None, None, 0, rules.candidates, rules.review_reasons, rules.furniture)
         except ModelUnreachable as exc:
             asking.finish(exc.reason)
             log.warning("agent quarantines document %s: %s", doc.document_id[:12], exc.reason)
@@ -144,4 +144,4 @@ class AgentDetector(Detector):
         except AgentError as exc:
             asking.finish(exc.reason)
             log.warning("agent fell back to rules for document %s: %s", doc.document_id[:12], exc.reason)
-            return Detection(rules.boundaries, None, exc.reason, 0, rules.candidates, rules.review_reasons)
+            return Detection(rules.boundaries, None, exc.reason, 0, rules.candidates, rules.review_reasons, rules.furniture)

@@ -87,6 +87,7 @@ class Detection:
     dropped_evidence: int = 0
     candidates: tuple[ScoredCandidate, ...] = ()  # every candidate weighed, when the detector scores them
     review_reasons: tuple[str, ...] = ()  # why a person should look at this record (empty: no reason)
+    furniture: frozenset[int] = frozenset()  # lines the detector's reading set aside as page furniture
 
 
 class Detector(ABC):

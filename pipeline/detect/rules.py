@@ -381,13 +381,15 @@ class RulesDetector(Detector):
         """Boundaries with their probabilities: the trace's decisions, overruled where the scorer is
         confident (see the module docstring), or the trace's own decisions when no scorer is configured."""
         lay = record_layout(doc)
+        furniture = frozenset(i for i, aside in enumerate(lay.furniture) if aside)
         decisions = self.trace(doc, lay)
         start = EncounterBoundary(0, 0, 1.0, ("record_start",))
         if len(decisions) < 2:
-            return Detection([start])
+            return Detection([start], furniture=furniture)
         if self.scorer is None:
             chosen = [(d, d.score) for d in decisions[1:] if d.start]
-            return Detection([start] + [EncounterBoundary(doc.lines.starts[d.cues.line], d.cues.line, score, d.names) for d, score in chosen])
+            boundaries = [start] + [EncounterBoundary(doc.lines.starts[d.cues.line], d.cues.line, score, d.names) for d, score in chosen]
+            return Detection(boundaries, furniture=furniture)
         rows = candidate_matrix(lay, decisions)
         probabilities = self.scorer.probabilities(rows)
         chosen: list[tuple[EncounterBoundary, int | None]] = []  # with the block end of a scorer-only start
@@ -406,7 +408,9 @@ class RulesDetector(Detector):
                 chosen.append((boundary, None if d.start else block_end))
         boundaries = [start] + self._bodied(lay, chosen, misread)
         candidates = tuple(ScoredCandidate(d.cues.line, round(float(p), 4)) for d, p in zip(decisions[1:], probabilities[1:], strict=True))
-        return Detection(boundaries, candidates=candidates, review_reasons=review_reasons(doc, boundaries, probabilities[1:]))
+        return Detection(
+            boundaries, candidates=candidates, review_reasons=review_reasons(doc, boundaries, probabilities[1:]), furniture=furniture
+        )
 
     def _keep(self, decisions: list[Decision], probabilities: Any) -> float:
         """The probability below which a start the cues made falls: ``keep_threshold`` where the scorer
