@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -100,27 +101,41 @@ class AgentDetector(Detector):
         name = mounted_name(context.record if context else None, doc.document_id)
         toolbox = ToolBox(doc.lines, name, staging, sandbox, pages, self.settings.paging, self._key)
         loop = AgentLoop(client, toolbox, self.settings, recorder, key)
-        try:
+
+        def attempt() -> Detection:
             resumed = AgentState.from_dict(recorder.load_agent_state(doc.document_id, key.config_hash)) if recorder else None
             if resumed:
                 log.info("agent resumes document %s at step %d", doc.document_id[:12], resumed.step)
             state = loop.run(resumed or AgentState())
             boundaries, dropped = assemble(state.encounters, doc.lines)
-            loop.finish("submitted")
             log.info("agent document %s: %d encounters, %d steps, %d quotes dropped", doc.document_id[:12], len(boundaries), loop.state.step, dropped)
             return Detection(boundaries, level, None, dropped, furniture=rules.furniture)
+
+        def fallback(reason: str) -> Detection:
+            return Detection(rules.boundaries, level, reason, loop.state.dropped_evidence, furniture=rules.furniture)
+
+        try:
+            return self._settle(doc, record, attempt, loop.finish, fallback)
+        finally:
+            toolbox.close()  # removes the staged copy of the record
+
+    @staticmethod
+    def _settle(doc: DetectionInput, record: str, attempt: Callable[[], Detection], finish: Callable[[str], None], fallback: Callable[[str], Detection]) -> Detection:
+        """One record's attempt, ended in the step log either way. An outage is not the record's fault:
+        it is quarantined with its progress checkpointed, so that `--retry-quarantined` resumes it once
+        the endpoint is back; any other agent failure stores the rules result with the reason."""
+        try:
+            detection = attempt()
         except ModelUnreachable as exc:
-            # An outage is not the record's fault: quarantine it with its progress checkpointed, so that
-            # `--retry-quarantined` resumes it once the endpoint is back, instead of storing the rules fallback.
-            loop.finish(exc.reason)
+            finish(exc.reason)
             log.warning("agent quarantines document %s: %s", doc.document_id[:12], exc.reason)
             raise DetectionError(record, f"{exc.reason}; progress is checkpointed, retry with --retry-quarantined") from None
         except AgentError as exc:
-            loop.finish(exc.reason)
+            finish(exc.reason)
             log.warning("agent fell back to rules for document %s: %s", doc.document_id[:12], exc.reason)
-            return Detection(rules.boundaries, level, exc.reason, loop.state.dropped_evidence, furniture=rules.furniture)
-        finally:
-            toolbox.close()  # removes the staged copy of the record
+            return fallback(exc.reason)
+        finish("submitted")
+        return detection
 
     def _run_regions(self, doc: DetectionInput) -> Detection:
         """The rules' boundaries with their uncertain candidates settled by the model (see
@@ -132,16 +147,13 @@ class AgentDetector(Detector):
         recorder = context.recorder if context else None
         asking = RegionsRun(self.client(record), self.settings, recorder, key)
         name = mounted_name(context.record if context else None, doc.document_id)
-        try:
+
+        def attempt() -> Detection:
             resumed = recorder.load_agent_state(doc.document_id, key.config_hash) if recorder else None
             boundaries = asking.run(rules, doc.lines, name, resumed)
-            asking.finish("submitted")
             return Detection(boundaries, None, None, 0, rules.candidates, rules.review_reasons, rules.furniture)
-        except ModelUnreachable as exc:
-            asking.finish(exc.reason)
-            log.warning("agent quarantines document %s: %s", doc.document_id[:12], exc.reason)
-            raise DetectionError(record, f"{exc.reason}; progress is checkpointed, retry with --retry-quarantined") from None
-        except AgentError as exc:
-            asking.finish(exc.reason)
-            log.warning("agent fell back to rules for document %s: %s", doc.document_id[:12], exc.reason)
-            return Detection(rules.boundaries, None, exc.reason, 0, rules.candidates, rules.review_reasons, rules.furniture)
+
+        def fallback(reason: str) -> Detection:
+            return Detection(rules.boundaries, None, reason, 0, rules.candidates, rules.review_reasons, rules.furniture)
+
+        return self._settle(doc, record, attempt, asking.finish, fallback)
