@@ -121,6 +121,21 @@ def test_a_titled_box_is_one_header_block_and_its_bottom_edge_no_separator() -> 
     assert 11 in boundaries and 15 not in boundaries, boundaries
 
 
+def test_a_titled_rule_printed_right_under_a_paragraph_opens_a_block() -> None:
+    """A note's own banner ("###[ date ]###[ VISIT ]###") needs no blank line before it: a rule with
+    words in it starts a block wherever it stands, so the cues weigh it as a start."""
+    from pipeline.detect import DetectionInput
+    from pipeline.detect.rules import RulesDetector
+
+    text = (
+        "###[ 12 May 2015 ]###[ CLINIC VISIT ]###\nOrigin | HARBOR CLINIC\nCare Lead | ANA RUIZ, MD\n\nCough for a week.\n"
+        "Vital signs stable and reviewed.\n###[ 18 September 2015 ]###[ FOLLOW-UP VISIT ]###\nOrigin | HARBOR CLINIC\n"
+        "Care Lead | ANA RUIZ, MD\n\nCough resolved.\n"
+    )
+    decisions = RulesDetector(scorer="none").trace(DetectionInput("banners.txt", text, LineIndex(text)))
+    assert 6 in {d.cues.line for d in decisions}
+
+
 @pytest.mark.parametrize("text", ["Jane M. Roe, MD", "ROE, JANE MD", "Dr. Amos Quill", "Ann Bee NP", "Kofi Mensah, PA-C"])
 def test_people_are_found_by_shape(text: str) -> None:
     assert PERSON.search(text)

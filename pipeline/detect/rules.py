@@ -216,10 +216,14 @@ class RulesDetector(Detector):
         box_end: dict[int, int] = {}
         boxed_rules: set[int] = set()
         titled_tops: set[int] = set()  # read as the box's rule, not as its first line of text
+        banners: set[int] = set()  # a titled rule outside any box: a note's own banner, the top of a block
         for i in content:
             # the first line inside a top rule, or a top edge with a title in it
             titled = layout.titled_rule(lines[i])
-            if (titled or (0 < i and rule[i - 1])) and not (box_end and i <= max(box_end.values())):
+            inside = bool(box_end) and i <= max(box_end.values())
+            if titled and not inside:
+                banners.add(i)
+            if (titled or (0 < i and rule[i - 1])) and not inside:
                 j, inside = i + 1, 1
                 while j < n and not rule[j] and inside <= BOX_LINES:
                     if blank[j] and not any(furniture[j - 2 : j + 3]):
@@ -252,6 +256,7 @@ class RulesDetector(Detector):
                 or gap > 0
                 or separator
                 or i in box_top
+                or i in banners
                 or prev in signature
                 or (i in headerish and prev not in headerish)
                 or (i in opening and prev not in headerish)
