@@ -32,3 +32,35 @@ def test_dates_in_common_styles_are_read_with_exact_spans(text: str, printed: st
 @pytest.mark.parametrize("text", ["v2019.1.2.3", "v1.2.2019", "12-Mar-19:30", "ratio 2019/13/45", "Version 2019.03.04.1", "Mar 4, 19"])
 def test_date_lookalikes_stay_unread(text: str) -> None:
     assert list(find_dates(text)) == []
+
+
+def test_each_style_matches_what_its_plain_look_behind_form_matches() -> None:
+    """The patterns open with the character their match starts with (for speed) and check what stands
+    before it from there; they must match exactly what the plain forms (a leading look-behind) match,
+    here on text built to sit dates against every neighbour the look-behinds refuse."""
+    import random
+    import re
+
+    from pipeline.dates import _MONTH, _ORDINAL, DATE_PATTERNS
+
+    plain = {
+        "iso": r"(?<![\d/-])(?P<y>(?:19|20)\d\d)-(?P<m>\d\d?)-(?P<d>\d\d?)(?![\d/-])",
+        "us": r"(?<![\d/.-])(?P<m>\d\d?)/(?P<d>\d\d?)/(?P<y>\d{4}|\d\d)(?![\d/])",
+        "us_dash": r"(?<![\d/.-])(?P<m>\d\d?)-(?P<d>\d\d?)-(?P<y>\d{4})(?![\d-])",
+        "ymd": r"(?<![\d/.-])(?P<y>(?:19|20)\d\d)(?P<sep>[/.])(?P<m>\d\d?)(?P=sep)(?P<d>\d\d?)(?![\d/.]\d)",
+        "dmy_dot": r"(?<![\w/.-])(?P<d>\d\d?)\.(?P<m>\d\d?)\.(?P<y>(?:19|20)\d\d)(?![\d.]\d|\d)",
+        "dmy_mon": r"(?<![\w-])(?P<d>\d\d?)" + _ORDINAL + r"(?:[- ]|(?=[A-Za-z]{3}))" + _MONTH + r"[- ,]*(?P<y>\d{4})(?!\d)",
+        "dmy_mon_yy": r"(?<![\w-])(?P<d>\d\d?)-" + _MONTH + r"-(?P<y>\d\d)(?![\d:])",
+        "mon_dy": r"(?<!\w)" + _MONTH + r"(?:\s+|-)(?P<d>\d\d?)" + _ORDINAL + r"(?:,?\s+|-)(?P<y>\d{4})(?!\d)",
+        "compact": r"(?<![\d])(?P<y>(?:19|20)\d\d)(?P<m>[01]\d)(?P<d>[0-3]\d)(?!\d)",
+    }
+    rng = random.Random(7)
+    dates = ["2019-03-04", "3/4/2019", "03/04/19", "03-04-2019", "2019/03/04", "2019.3.4", "04.03.2019", "4 March 2019",
+             "04-MAR-2019", "4th Mar 2019", "04MAR2019", "04-Mar-19", "March 4, 2019", "Sep-04-2019", "20190304", "1999-12-31"]
+    neighbours = ["", " ", "x", "1", "/", "-", ".", "_", "é", "(", "a1", "20", "/1", ":", "\n", "Dr."]
+    text = "".join(rng.choice(neighbours) + rng.choice(dates) + rng.choice(neighbours) for _ in range(4000))
+    for style, pattern in DATE_PATTERNS:
+        flags = re.I if _MONTH in plain[style] else 0
+        expected = [m.span() for m in re.finditer(plain[style], text, flags)]
+        assert [m.span() for m in pattern.finditer(text)] == expected, style
+        assert expected, style  # the text holds dates of every style

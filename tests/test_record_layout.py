@@ -209,3 +209,31 @@ def test_a_banner_misread_by_the_scanner_is_furniture_and_a_header_beside_a_page
     assert len(misread) == 2 and all(layout.furniture[i] for i in misread)
     note = next(i for i, line in enumerate(lines.lines) if line.startswith("Follow-up Visit"))
     assert not layout.furniture[note] and note in layout.content
+
+
+def test_the_shape_patterns_match_what_their_plain_look_behind_forms_match() -> None:
+    """Shape patterns open with a character class (for speed); they must match what the plain forms
+    (a leading look-behind or \\b) match, on text that puts words, dates and times beside every kind
+    of neighbour."""
+    import random
+    import re
+
+    from pipeline import layout as lay
+
+    plain = {
+        "_DATE_NUMERIC": r"(?<![\w.])\d(?:\d{0,3}[/.-]\d{1,2}[/.-]\d{2,4}(?!\d)|\d?(?:st|nd|rd|th)?[ \t-]+[A-Za-z]" + lay._MONTH
+        + r"[ \t,-]+\d{2,4}(?!\d)|(?:(?<=1)9|(?<=2)0)\d{6}(?!\d))" + lay._CLOCK,
+        "_TIME": r"\b\d{1,2}:\d{2}(?::\d{2})?(?:[ \t]*[apAP]\.?[mM]\.?\b)?|\b[0-2]\d[0-5]\d[ \t]*(?:hrs?|h)\b",
+        "_WORD_UPPER": r"\b[A-Z][A-Z'’&.-]*[A-Z]\b\.?",
+        "_WORD_CAP": r"\b[A-Z][A-Za-z'’-]*\.?",
+        "_WORD_LOWER": r"\b[a-z][A-Za-z'’-]*\.?",
+        "_WEEKDAY": r"\b(?:[Mm]on|[Tt]ue|[Ww]ed|[Tt]hu|[Ff]ri|[Ss]at|[Ss]un|MON|TUE|WED|THU|FRI|SAT|SUN)[a-zA-Z]{0,6}\.?,?[ \t]+(?=\x01)",
+    }
+    rng = random.Random(11)
+    pieces = ["Jane", "ROE", "MD", "o'Neil", "Tue", "MON", "sat", "\x01", "12:30", "9:05 pm", "1430 hrs", "0830h", "2019-03-04",
+              "4 Mar 2019", "04-MAR-19", "20190304", "3/4/19", "x", "_", "1", ".", "é", "Ñu", "-", " ", "\t", "\n", ",", "’s"]
+    text = "".join(rng.choice(pieces) + rng.choice(["", " ", "  ", "\t"]) for _ in range(20000))
+    for name, form in plain.items():
+        expected = [m.span() for m in re.finditer(form, text)]
+        assert [m.span() for m in getattr(lay, name).finditer(text)] == expected, name
+        assert expected, name
