@@ -26,7 +26,8 @@ A stay or a visit is ONE encounter.
 With a scorer (the default), a learned model reads every candidate of that trace through features that
 name no format (pipeline.detect.features) and gives the probability that an encounter starts there. The
 decision is asymmetric. A candidate the cues passed over opens an encounter when the model gives it at
-least ``threshold`` and the encounter above it keeps a body (MIN_BODY_LINES content lines); when its
+least ``threshold`` (``misread_threshold``, near even odds, in a record the cues misread: there the cues'
+silence says little) and the encounter above it keeps a body (MIN_BODY_LINES content lines); when its
 own encounter would have none (a signature above the next header, a box above the note the cues read
 as the start), only one of the two starts stands: in a record the cues misread the likelier one, in a
 record they read the next one. A start the cues made falls when the model
@@ -121,6 +122,7 @@ class RulesDetector(Detector):
     def __init__(
         self,
         threshold: float = 0.8,
+        misread_threshold: float = 0.6,
         keep_threshold: float = 0.05,
         veto_share: float = 0.15,
         scorer: str | None = "default",
@@ -141,9 +143,13 @@ class RulesDetector(Detector):
         stay_gap_days: int = 2,
         structural_header_weight: float = 3.0,
     ) -> None:
-        if not 0.0 <= keep_threshold <= threshold <= 1.0:
-            raise UsageError(f"rules detector: probabilities need 0 <= keep_threshold ({keep_threshold}) <= threshold ({threshold}) <= 1")
+        if not (0.0 <= keep_threshold <= min(threshold, misread_threshold) and max(threshold, misread_threshold) <= 1.0):
+            raise UsageError(
+                f"rules detector: probabilities need 0 <= keep_threshold ({keep_threshold}) <= threshold ({threshold}), "
+                f"misread_threshold ({misread_threshold}) <= 1"
+            )
         self.threshold = threshold
+        self.misread_threshold = misread_threshold
         self.keep_threshold = keep_threshold
         if not 0.0 <= veto_share <= 1.0:
             raise UsageError(f"rules detector: veto_share ({veto_share}) must lie in [0, 1]")
@@ -169,6 +175,7 @@ class RulesDetector(Detector):
     def config(self) -> dict[str, Any]:
         return {
             "threshold": self.threshold,
+            "misread_threshold": self.misread_threshold,
             "keep_threshold": self.keep_threshold,
             "veto_share": self.veto_share,
             "scorer": self.scorer.sha256 if self.scorer else None,
@@ -401,13 +408,14 @@ class RulesDetector(Detector):
         block_end = decisions[0].cues.block[-1] if decisions[0].cues.block else 0
         keep = self._keep(decisions, probabilities)
         misread = keep > 0.0
+        threshold = self.misread_threshold if misread else self.threshold
         for d, row, p in zip(decisions[1:], rows[1:], probabilities[1:], strict=True):
             # A start only the scorer sees must leave the encounter above it a body, not just its header;
             # in a record the cues read, a candidate they kept inside an encounter for a stated reason
             # (an open stay, the same day, an addendum) stays kept.
             body = d.start or self._body(lay, block_end, d.cues.line)
             reasoned = not d.start and not misread and not KEEP_ONLY.isdisjoint(d.names)
-            if p >= (keep if d.start else self.threshold) and d.cues.line > block_end and body and not reasoned:
+            if p >= (keep if d.start else threshold) and d.cues.line > block_end and body and not reasoned:
                 block_end = max(block_end, d.cues.block[-1] if d.cues.block else d.cues.line)
                 boundary = EncounterBoundary(doc.lines.starts[d.cues.line], d.cues.line, round(float(p), 4), explain(d, row))
                 chosen.append((boundary, None if d.start else block_end))
