@@ -86,11 +86,12 @@ def parse_match(match: re.Match[str], today: date | None = None) -> date | None:
 
 
 # What a style's match cannot do without, checked before its pattern scans the text: most text holds
-# no date, and a failed literal check costs a fraction of a failed pattern scan. (Every style needs a
-# digit; "month" means a month's name; compact dates are asked for by the caller.)
+# no date, and a failed literal check costs a fraction of a failed pattern scan. Every style needs a
+# digit; these need one of their marks, or a month's name; compact dates are asked for by the caller.
 _ANY_DIGIT = re.compile(r"\d")
+_MARKS = {"iso": "-", "us": "/", "us_dash": "-", "ymd": "/.", "dmy_dot": "."}
+_NAMED_MONTH = frozenset({"dmy_mon", "dmy_mon_yy", "mon_dy"})
 _MONTH_STEMS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
-_NEEDS = {"iso": "-", "us": "/", "us_dash": "-", "ymd": "/.", "dmy_dot": ".", "dmy_mon": "month", "dmy_mon_yy": "month", "mon_dy": "month", "compact": "compact"}
 
 
 def find_dates(text: str, start: int = 0, end: int | None = None, compact: bool = False) -> Iterator[DateMention]:
@@ -109,14 +110,11 @@ def find_dates(text: str, start: int = 0, end: int | None = None, compact: bool 
     found: list[DateMention] = []
     taken: list[tuple[int, int]] = []
     for style, pattern in DATE_PATTERNS:
-        needs = _NEEDS[style]
-        if needs == "month":
-            possible = months
-        elif needs == "compact":
-            possible = compact
-        else:
-            possible = any(mark in window for mark in needs)
-        if not possible:
+        if (
+            (style == "compact" and not compact)
+            or (style in _NAMED_MONTH and not months)
+            or (style in _MARKS and not any(mark in window for mark in _MARKS[style]))
+        ):
             continue
         for match in pattern.finditer(text, start, end):
             if any(match.start() < e and s < match.end() for s, e in taken):

@@ -196,6 +196,10 @@ ORGANISATION = re.compile(
 )
 
 
+# What PERSON cannot match without: a title, or a credential after a space.
+_PERSON_HINT = re.compile(r"\b(?:Dr|Doctor)|\s" + _CREDENTIAL + r"\b")
+
+
 def names_person(text: str) -> bool:
     """Whether ``text`` names a clinician (``PERSON``); the pattern runs only where a title or a
     credential stands (most text has neither, and the pattern tries every word)."""
@@ -208,8 +212,6 @@ def names_organisation(text: str) -> bool:
     folded = text.casefold()
     return any(head in folded for head in _ORG_HEADS) and bool(ORGANISATION.search(text))
 
-
-_PERSON_HINT = re.compile(r"\b(?:Dr|Doctor)|\s" + _CREDENTIAL + r"\b")
 
 
 # -- one record's layout ----------------------------------------------------------------------

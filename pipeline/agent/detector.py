@@ -2,8 +2,8 @@
 pages through the record with sandboxed tools (``explore``); rules as the fallback.
 
 In ``regions`` mode the harness sends the lines around the rules' uncertain candidates as data and runs
-no tool, so no sandbox is opened and the rows' ``sandbox_level`` is empty. In ``explore`` mode the harness (this process) holds the key, talks to the model and owns the state; the sandbox only
-computes. The sandbox is opened once per detector at the accepted level or the record is quarantined
+no tool, so no sandbox is opened and the rows' ``sandbox_level`` is empty. In ``explore`` mode the
+harness (this process) holds the key, talks to the model and owns the state; the sandbox only computes. The sandbox is opened once per detector at the accepted level or the record is quarantined
 (never a silent downgrade); every row records the level its tools ran under. Whenever the agent
 cannot finish a record (model unreachable, invalid output, a budget spent) the record gets the rules
 detector's boundaries with ``fallback_reason`` set, so no model answer is ever stored unvalidated.

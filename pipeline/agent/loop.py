@@ -177,30 +177,25 @@ class AgentLoop:
         duration_ms = (self.clock() - t0) * 1000
         step = self.state.step
         self.state = self.state.evolve(step=step + 1, elapsed_s=self._elapsed())
-        log.info("agent step: doc=%s step=%d tool=%s outcome=%s", self.key.document_id[:12], step, tool, outcome)
-        if self.recorder is None:
-            return
-        self.recorder.record_agent_step(
-            {
-                "run_id": self.key.run_id,
-                "document_id": self.key.document_id,
-                "config_hash": self.key.config_hash,
-                "step": step,
-                "tool": tool,
-                "arguments_sha256": args_hash,
-                "started_at": started_at,
-                "duration_ms": duration_ms,
-                "chars_in": chars_in,
-                "chars_out": chars_out,
-                "sandbox_exit": exit_code,
-                "outcome": outcome,
-            }
+        record_step(
+            self.recorder, self.key, self.state.to_dict(), step=step, tool=tool, arguments_sha256=args_hash, started_at=started_at,
+            duration_ms=duration_ms, chars_in=chars_in, chars_out=chars_out, sandbox_exit=exit_code, outcome=outcome,
         )
-        self.recorder.save_agent_state(self.key.run_id, self.key.document_id, self.key.config_hash, self.state.to_dict())
 
     def finish(self, outcome: str) -> None:
         """The last step of a record: how it ended ("submitted" or the fallback reason)."""
         self._record("end", None, datetime.now(timezone.utc), self.clock(), 0, 0, None, outcome)
+
+
+def record_step(recorder: StepRecorder | None, key: StepKey, state: dict[str, Any], **step: Any) -> None:
+    """One step of either agent mode: logged by ids and counts, written to ``agent_steps`` (the columns
+    ``step`` names besides the key's) and followed by the checkpoint of ``state``, so that a resumed
+    record continues at the next step."""
+    log.info("agent step: doc=%s step=%d tool=%s outcome=%s", key.document_id[:12], step["step"], step["tool"], step["outcome"])
+    if recorder is None:
+        return
+    recorder.record_agent_step({"run_id": key.run_id, "document_id": key.document_id, "config_hash": key.config_hash, **step})
+    recorder.save_agent_state(key.run_id, key.document_id, key.config_hash, state)
 
 
 def _as_submission(content: str, final: bool) -> str | None:

@@ -21,7 +21,7 @@ from typing import Any
 
 from pipeline.agent.client import ModelClient, request_chars
 from pipeline.agent.errors import AgentError, BudgetExhausted, InvalidOutput
-from pipeline.agent.loop import StepKey, sha256_text
+from pipeline.agent.loop import StepKey, record_step, sha256_text
 from pipeline.agent.settings import AgentSettings
 from pipeline.detect.base import Detection, EncounterBoundary, StepRecorder
 from pipeline.detect.features import UNCERTAIN
@@ -73,9 +73,8 @@ class Question:
 
 def questions(rules: Detection, lines: LineIndex, before: int, after: int, margin: float = UNCERTAIN[0]) -> list[Question]:
     """One question per candidate the rules decided with a probability in [margin, 1 - margin): by
-    default the band a person is shown as uncertain (``features.UNCERTAIN``). A wider band asks more and
-    can fix more (on fresh generated families an always-right model would lift F1 from 0.898 to 0.944 at
-    the default, to 0.975 at 0.05, seeing 1.3% and 4% of the record)."""
+    default the band a person is shown as uncertain (``features.UNCERTAIN``). A wider band asks more,
+    shows more of the record and can fix more."""
     low, high = margin, 1.0 - margin
     starts = {b.line for b in rules.boundaries}
     return [
@@ -239,18 +238,10 @@ class RegionsRun:
     def _record(self, args_hash: str | None, started_at: datetime, t0: float, chars_in: int, chars_out: int, outcome: str, tool: str = "model") -> None:
         step = self.state["step"]
         self.state["step"] = step + 1
-        log.info("agent step: doc=%s step=%d tool=%s outcome=%s", self.key.document_id[:12], step, tool, outcome)
-        if self.recorder is None:
-            return
-        self.recorder.record_agent_step(
-            {
-                "run_id": self.key.run_id, "document_id": self.key.document_id, "config_hash": self.key.config_hash,
-                "step": step, "tool": tool, "arguments_sha256": args_hash, "started_at": started_at,
-                "duration_ms": (self.clock() - t0) * 1000, "chars_in": chars_in, "chars_out": chars_out,
-                "sandbox_exit": None, "outcome": outcome,
-            }
+        record_step(
+            self.recorder, self.key, self.state, step=step, tool=tool, arguments_sha256=args_hash, started_at=started_at,
+            duration_ms=(self.clock() - t0) * 1000, chars_in=chars_in, chars_out=chars_out, sandbox_exit=None, outcome=outcome,
         )
-        self.recorder.save_agent_state(self.key.run_id, self.key.document_id, self.key.config_hash, self.state)
 
     def finish(self, outcome: str) -> None:
         """The last step of a record: how it ended ("submitted" or the fallback reason)."""
