@@ -254,8 +254,8 @@ class Catalog:
         except duckdb.IOException as exc:
             raise CatalogError(f"cannot open {self.path}: {exc}") from None
         if not read_only:
-            with self.writing():
-                self.con.execute(DDL)
+            with self.transaction() as con:  # all tables or none, even if the process dies here
+                con.execute(DDL)
 
     def __enter__(self) -> Catalog:
         return self
