@@ -3,10 +3,11 @@
 The recipe is data (records, seed, family groups left out, model parameters) and is written into the
 scorer's card, so a scorer can be rebuilt bit for bit and its hash names it in every run's configuration.
 Records are generated afresh, never taken from a corpus that scores us. Every candidate of the rules'
-trace is labelled by whether a gold encounter starts on its line; the model is fitted once per
+trace is labelled by whether a gold encounter starts on its line. Each stage is fitted once per
 calibration fold (folds follow the generator's family groups, so each fold's predictions come from a
-model that never saw those families) and once on everything; the isotonic map from the out-of-fold
-predictions to the labels is the calibration.
+model that never saw those families) and once on everything. The second (record-context) stage learns
+from the first stage's out-of-fold predictions, which is what it will see on a record nobody trained on;
+the isotonic map from its own out-of-fold predictions to the labels is the calibration.
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ from typing import Any
 import numpy as np
 
 from pipeline.detect.base import DetectionInput
-from pipeline.detect.features import FEATURES, candidate_matrix
+from pipeline.detect.features import FEATURES, CandidateTable, candidate_table, context_matrix
 from pipeline.detect.rules import RulesDetector, record_layout
-from pipeline.detect.scorer import BoundaryScorer, ScorerCard
+from pipeline.detect.scorer import SCORER_FEATURES, BoundaryScorer, ScorerCard
 from pipeline.evaluation import expected_calibration_error, format_figure
 from pipeline.text import LineIndex
 
@@ -48,12 +49,12 @@ class TrainingRecipe:
 
 @dataclass
 class LabelledRecord:
-    """The candidates of one record: feature rows, labels (1 = a gold encounter starts there) and how
+    """The candidates of one record: their table, labels (1 = a gold encounter starts there) and how
     many gold starts no candidate reached."""
 
     record: str
     group: str
-    rows: np.ndarray
+    table: CandidateTable
     labels: np.ndarray
     unreachable: int
     gold: int
@@ -66,12 +67,12 @@ def label_record(text: str, encounters: list[dict], record: str, group: str) -> 
     lay = record_layout(doc)
     decisions = _trace_detector().trace(doc, lay)
     gold = {lines.line_of(e["start"]) for e in encounters[1:]} - {0}
-    rows = candidate_matrix(lay, decisions) if decisions else np.zeros((0, len(FEATURES)), dtype=np.float32)
+    table = candidate_table(lay, decisions) if decisions else CandidateTable(np.zeros((0, len(FEATURES)), dtype=np.float32), (), (), np.zeros(0))
     labels = np.array([d.cues.line in gold for d in decisions], dtype=np.int8)
     if len(labels):
         labels[0] = 0  # the record start is no boundary to learn
     reached = {d.cues.line for d in decisions}
-    return LabelledRecord(record, group, rows, labels, len(gold - reached), len(gold))
+    return LabelledRecord(record, group, table, labels, len(gold - reached), len(gold))
 
 
 _TRACER: RulesDetector | None = None
@@ -109,53 +110,65 @@ def generate(recipe: TrainingRecipe, folder: Path) -> list[dict]:
 
 
 def fit(labelled: list[LabelledRecord], recipe: TrainingRecipe) -> BoundaryScorer:
-    """The model on every candidate, calibrated on out-of-fold predictions (folds by group)."""
+    """Both stages on every candidate, calibrated on the second's out-of-fold predictions (folds by group)."""
     import sklearn
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.isotonic import IsotonicRegression
 
-    rows = np.vstack([r.rows[1:] for r in labelled])
+    rows = np.vstack([r.table.rows[1:] for r in labelled])
     labels = np.concatenate([r.labels[1:] for r in labelled])
     groups = np.concatenate([[_fold_key(r, k)] * (len(r.labels) - 1) for k, r in enumerate(labelled)])
 
-    def model() -> Any:
+    def model(stage: int) -> Any:
         return HistGradientBoostingClassifier(
             max_iter=recipe.max_iter,
             learning_rate=recipe.learning_rate,
             max_leaf_nodes=recipe.max_leaf_nodes,
             min_samples_leaf=recipe.min_samples_leaf,
             l2_regularization=recipe.l2_regularization,
-            random_state=recipe.seed % (2**32),
+            random_state=(recipe.seed + stage) % (2**32),
         )
 
-    folds = _folds(groups, recipe.folds)
-    out_of_fold = np.zeros(len(labels))
-    for held in folds:
-        mask = np.isin(groups, held)
-        out_of_fold[mask] = model().fit(rows[~mask], labels[~mask]).predict_proba(rows[mask])[:, 1]
+    folds = [np.isin(groups, held) for held in _folds(groups, recipe.folds)]
+
+    def out_of_fold(stage: int, x: np.ndarray) -> np.ndarray:
+        predicted = np.zeros(len(labels))
+        for mask in folds:
+            predicted[mask] = model(stage).fit(x[~mask], labels[~mask]).predict_proba(x[mask])[:, 1]
+        return predicted
+
+    first = out_of_fold(0, rows)
+    # The second stage's rows: each record's candidates in the light of its first-stage predictions.
+    context, k = [], 0
+    for r in labelled:
+        n = len(r.labels)
+        context.append(context_matrix(r.table, np.concatenate([[1.0], first[k : k + n - 1]]))[1:])
+        k += n - 1
+    both = np.hstack([rows, np.vstack(context)])
+    second = out_of_fold(1, both)
+
     def isotonic(mask: np.ndarray) -> IsotonicRegression:
-        return IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(out_of_fold[mask], labels[mask])
+        return IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(second[mask], labels[mask])
 
     calibrator = isotonic(np.ones(len(labels), dtype=bool))
-    final = model().fit(rows, labels)
     # The calibration's own quality, measured honestly: each fold mapped by an isotonic fit on the others.
     calibrated = np.zeros(len(labels))
-    for held in folds:
-        mask = np.isin(groups, held)
-        calibrated[mask] = isotonic(~mask).predict(out_of_fold[mask])
+    for mask in folds:
+        calibrated[mask] = isotonic(~mask).predict(second[mask])
     metrics = {
         "records": len(labelled),
         "candidates": int(len(labels)),
         "positives": int(labels.sum()),
         "gold_starts": sum(r.gold for r in labelled),
         "unreachable_starts": sum(r.unreachable for r in labelled),
-        "folds": [sorted(map(str, f)) for f in folds],
+        "folds": [sorted(map(str, f)) for f in _folds(groups, recipe.folds)],
         "out_of_fold_log_loss": round(_log_loss(labels, calibrated), 5),
         "out_of_fold_ece": round(float(expected_calibration_error(calibrated, labels)), 5),
-        "out_of_fold_ece_raw": round(float(expected_calibration_error(out_of_fold, labels)), 5),
+        "out_of_fold_ece_raw": round(float(expected_calibration_error(second, labels)), 5),
+        "out_of_fold_first_stage_log_loss": round(_log_loss(labels, first), 5),
     }
-    card = ScorerCard("", FEATURES, sklearn.__version__, asdict(recipe), metrics)
-    return BoundaryScorer(final, calibrator, card)
+    card = ScorerCard("", SCORER_FEATURES, sklearn.__version__, asdict(recipe), metrics)
+    return BoundaryScorer(model(0).fit(rows, labels), model(1).fit(both, labels), calibrator, card)
 
 
 def _fold_key(record: LabelledRecord, index: int) -> str:

@@ -263,7 +263,7 @@ def test_scorer_decisions_keep_the_cues_where_they_read_the_record(tmp_path) -> 
     ``misread_threshold`` in a misread record."""
     from bisect import bisect_left, bisect_right
 
-    from pipeline.detect.features import KEEP_REASONS, candidate_matrix
+    from pipeline.detect.features import KEEP_REASONS, candidate_table
     from pipeline.detect.rules import MIN_BODY_LINES, MIN_SCORED_CANDIDATES, record_layout
     from pipeline.synth import generate_corpus, select_families
 
@@ -282,7 +282,7 @@ def test_scorer_decisions_keep_the_cues_where_they_read_the_record(tmp_path) -> 
         decisions = detector.trace(doc, lay)
         if len(decisions) <= MIN_SCORED_CANDIDATES:
             continue
-        p = detector.scorer.probabilities(candidate_matrix(lay, decisions))
+        p = detector.scorer.probabilities(candidate_table(lay, decisions))
         starts = [(d, q) for d, q in zip(decisions[1:], p[1:]) if d.start]
         misread = sum(q < detector.keep_threshold for _, q in starts) >= detector.veto_share * len(starts)
         lines = [b.line for b in detector.run(doc).boundaries]

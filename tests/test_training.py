@@ -4,14 +4,16 @@ family groups it never saw (a small leave-family-out run, real scikit-learn, rea
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from pipeline.detect import create
-from pipeline.detect.features import FEATURES
-from pipeline.detect.scorer import DEFAULT_MODEL, ScorerError, card_path, load
+from pipeline.detect.features import CONTEXT_FEATURES, FEATURES, CandidateTable, context_matrix
+from pipeline.detect.scorer import DEFAULT_MODEL, SCORER_FEATURES, ScorerError, card_path, load
 from pipeline.evaluation import score
 from pipeline.offline import predict_files
 from pipeline.synth import generate_corpus, select_families
@@ -27,10 +29,35 @@ def small_scorer(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def test_the_context_stage_reads_the_records_confident_starts_back_into_each_candidate() -> None:
+    """Six candidates (the record start first), three of one shape "A"; first-stage probabilities make
+    candidates 1 and 5 confident starts."""
+    shapes = ("start", "A", "B", "A", "C", "A")
+    table = CandidateTable(np.zeros((6, len(FEATURES)), dtype=np.float32), shapes, shapes, np.array([0.0, 10, 20, 30, 40, 50]))
+    ctx = context_matrix(table, np.array([0.0, 0.9, 0.1, 0.3, 0.2, 0.95]))
+    col = {name: ctx[:, k] for k, name in enumerate(CONTEXT_FEATURES)}
+    assert col["ctx_p"][0] == 1.0  # the record start counts as a start whatever the model said
+    # candidate 3 shares its shape with two others, both confident; the best of them is 0.95
+    assert col["ctx_top_others"][3] == pytest.approx(math.log1p(2))
+    assert col["ctx_top_confident"][3] == col["ctx_block_confident"][3] == 1.0
+    assert col["ctx_top_max"][3] == pytest.approx(0.95)
+    # a candidate is never its own evidence: 1 sees one confident of two others, 5 sees 0.9 as the best
+    assert col["ctx_top_confident"][1] == 0.5 and col["ctx_top_max"][5] == pytest.approx(0.9)
+    assert col["ctx_top_confident"][2] == col["ctx_top_max"][2] == -1.0  # a shape of its own
+    # 20 content lines since the confident start above, 20 until the one below; confident starts sit
+    # 10 and 40 lines apart, so the typical stretch is 25
+    assert col["ctx_since_confident"][3] == pytest.approx(math.log1p(20))
+    assert col["ctx_until_confident"][3] == pytest.approx(math.log1p(20))
+    assert col["ctx_interval_rel"][3] == pytest.approx(math.log(41 / 25))
+    assert col["ctx_prev_p"][3] == pytest.approx(0.1) and col["ctx_next_p"][3] == pytest.approx(0.2)
+    assert col["ctx_confident_share"][0] == pytest.approx(3 / 6)
+    assert list(np.argsort(col["ctx_rank"])) == [2, 4, 3, 1, 5, 0]
+
+
 def test_a_trained_scorer_carries_its_recipe_features_and_hash(small_scorer: Path) -> None:
     card = json.loads(card_path(small_scorer).read_text())
     assert card["recipe"]["exclude_groups"] == [str(HELD_OUT)] and card["recipe"]["records"] == 48
-    assert tuple(card["features"]) == FEATURES
+    assert tuple(card["features"]) == SCORER_FEATURES == FEATURES + CONTEXT_FEATURES
     assert card["metrics"]["positives"] > 0 and card["metrics"]["candidates"] > card["metrics"]["positives"]
     # folds follow the generator's family groups and never include the held-out group
     assert all(str(HELD_OUT) not in fold for fold in card["metrics"]["folds"])

@@ -12,6 +12,11 @@ it) is described by four kinds of evidence, none of which names a format:
   recurring closer (a signature template);
 * the dates: a new date after the current one, the same date, a date inside an admission-to-discharge
   span printed earlier, and which way the record runs (oldest or newest first).
+
+A second, record-context stage (CONTEXT_FEATURES) reads the first stage's probabilities back into the
+record: a block whose shape the record's confident starts share is likely a start too, whatever its words,
+and a long stretch with no confident start is where a missed one hides. This is the record's own
+template, learned per record at run time rather than named in advance.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from __future__ import annotations
 import math
 import re
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -76,6 +82,15 @@ FEATURES: tuple[str, ...] = (
 )
 INDEX = {name: k for k, name in enumerate(FEATURES)}
 
+# The record-context stage's features, computed from the first stage's probabilities (see context_matrix).
+CONTEXT_FEATURES: tuple[str, ...] = (
+    "ctx_p", "ctx_top_others", "ctx_top_confident", "ctx_top_max", "ctx_block_confident", "ctx_block_max",
+    "ctx_prev_p", "ctx_next_p", "ctx_since_confident", "ctx_until_confident", "ctx_interval_rel", "ctx_since_rel",
+    "ctx_confident_share", "ctx_rank",
+)
+# A first-stage probability at or above which a candidate counts as a confident start of its record.
+CONFIDENT = 0.5
+
 
 # The rules' yes/no cues copied as features, with their column.
 _CUE_FLAGS = tuple(
@@ -100,8 +115,21 @@ class _Block:
         self.header_like = False
 
 
-def candidate_matrix(lay: layout.Layout, decisions: list[Decision]) -> np.ndarray:
-    """One row of FEATURES per decision of the rules' trace (the first decision is the record start)."""
+@dataclass(frozen=True)
+class CandidateTable:
+    """One record's candidates: a row of FEATURES each, and what the context stage groups them by."""
+
+    rows: np.ndarray
+    top_shapes: tuple[str, ...]
+    block_shapes: tuple[str, ...]
+    positions: np.ndarray  # content lines above each candidate
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+def candidate_table(lay: layout.Layout, decisions: list[Decision]) -> CandidateTable:
+    """The candidates of the rules' trace (the first decision is the record start), described."""
     lines, n = lay.lines, len(lay.lines)
     content = lay.content
     closers = lay.closers
@@ -176,7 +204,69 @@ def candidate_matrix(lay: layout.Layout, decisions: list[Decision]) -> np.ndarra
     _recurrence_features(rows, blocks)
     _date_features(rows, blocks, decisions)
     _neighbour_features(rows, blocks, decisions)
-    return rows
+    return CandidateTable(
+        rows,
+        tuple(b.top_shape for b in blocks),
+        tuple(b.block_shape for b in blocks),
+        np.array([d.cues.content_before for d in decisions], dtype=np.float64),
+    )
+
+
+def context_matrix(table: CandidateTable, first: np.ndarray) -> np.ndarray:
+    """One row of CONTEXT_FEATURES per candidate, from the first stage's probabilities ``first`` (the
+    record start counts as a confident start): how the record's confident starts look and where they sit
+    relative to this candidate."""
+    n = len(table)
+    out = np.zeros((n, len(CONTEXT_FEATURES)), dtype=np.float32)
+    if n == 0:
+        return out
+    p = np.asarray(first, dtype=np.float64).copy()
+    p[0] = 1.0
+    confident = p >= CONFIDENT
+    pos = table.positions
+    col = {name: k for k, name in enumerate(CONTEXT_FEATURES)}
+    out[:, col["ctx_p"]] = p
+    for shapes, share_col, max_col in (
+        (table.top_shapes, col["ctx_top_confident"], col["ctx_top_max"]),
+        (table.block_shapes, col["ctx_block_confident"], col["ctx_block_max"]),
+    ):
+        members: dict[str, list[int]] = defaultdict(list)
+        for i, shape in enumerate(shapes):
+            members[shape].append(i)
+        for rows in members.values():
+            if shapes is table.top_shapes:
+                out[rows, col["ctx_top_others"]] = math.log1p(len(rows) - 1)
+            if len(rows) == 1:
+                out[rows, share_col] = out[rows, max_col] = -1.0  # a shape of its own
+                continue
+            group_p = p[rows]
+            out[rows, share_col] = (confident[rows].sum() - confident[rows]) / (len(rows) - 1)
+            second, best = np.sort(group_p)[-2:]
+            out[rows, max_col] = np.where(group_p >= best, second, best)  # the best of the others
+    out[:, col["ctx_prev_p"]] = np.concatenate(([1.0], p[:-1]))
+    out[:, col["ctx_next_p"]] = np.concatenate((p[1:], [1.0]))
+    # content lines since the last confident start above, and until the next one below
+    since = np.empty(n)
+    last = None
+    for i in range(n):
+        since[i] = pos[i] - last if last is not None else pos[i]
+        if confident[i]:
+            last = pos[i]
+    until = np.empty(n)
+    nxt = None
+    for i in range(n - 1, -1, -1):
+        until[i] = nxt - pos[i] if nxt is not None else pos[-1] - pos[i] + 1
+        if confident[i]:
+            nxt = pos[i]
+    starts = pos[confident]  # the typical stretch between confident starts
+    typical = max(float(np.median(np.diff(starts))), 1.0) if len(starts) > 1 else max(float(pos[-1]), 1.0)
+    out[:, col["ctx_since_confident"]] = np.log1p(since)
+    out[:, col["ctx_until_confident"]] = np.log1p(until)
+    out[:, col["ctx_interval_rel"]] = np.log((since + until + 1) / typical)
+    out[:, col["ctx_since_rel"]] = np.log((since + 1) / typical)
+    out[:, col["ctx_confident_share"]] = confident.sum() / n
+    out[:, col["ctx_rank"]] = p.argsort(kind="stable").argsort() / max(n - 1, 1)
+    return out
 
 
 def _block_features(row: list[float], b: _Block, lines: list[str], idx: list[int], block: tuple[int, ...], lay: layout.Layout) -> None:

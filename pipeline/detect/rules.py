@@ -51,7 +51,7 @@ from typing import Any
 from pipeline import cues, layout
 from pipeline.dates import find_dates
 from pipeline.detect.base import Detection, DetectionInput, Detector, EncounterBoundary, ScoredCandidate, register
-from pipeline.detect.features import KEEP_REASONS, candidate_matrix, explain, review_reasons
+from pipeline.detect.features import KEEP_REASONS, candidate_table, explain, review_reasons
 from pipeline.detect.scorer import load as load_scorer
 from pipeline.errors import UsageError
 
@@ -402,8 +402,9 @@ class RulesDetector(Detector):
             chosen = [(d, d.score) for d in decisions[1:] if d.start]
             boundaries = [start] + [EncounterBoundary(doc.lines.starts[d.cues.line], d.cues.line, score, d.names) for d, score in chosen]
             return Detection(boundaries, furniture=furniture)
-        rows = candidate_matrix(lay, decisions)
-        probabilities = self.scorer.probabilities(rows)
+        table = candidate_table(lay, decisions)
+        rows = table.rows
+        probabilities = self.scorer.probabilities(table)
         chosen: list[tuple[EncounterBoundary, int | None]] = []  # with the block end of a scorer-only start
         block_end = decisions[0].cues.block[-1] if decisions[0].cues.block else 0
         keep = self._keep(decisions, probabilities)

@@ -8,6 +8,11 @@ interactions from generated records only, on the CPU, in about a minute. Its raw
 an isotonic calibration fitted on *out-of-group* predictions (each family group of the generator scored by
 a model that never saw it), so a probability means the same on a format nobody has seen.
 
+Two stages: the first scores each candidate on its own features; the second reads those scores back into
+the record (``features.context_matrix``: do the record's confident starts share this block's shape, how
+long since the last one) and scores again. A new format's template is thus learned per record from its
+own confident starts, not named in advance.
+
 The artifact is a skops file (a safe format: loading it executes no code) and a JSON card beside it with
 the feature names, the training recipe, the library version, the training metrics and the skops file's
 sha256, which is checked at load time and enters the run's configuration hash.
@@ -25,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.detect.features import FEATURES
+from pipeline.detect.features import CONTEXT_FEATURES, FEATURES, CandidateTable, context_matrix
 from pipeline.errors import ChartsiftError
 
 MODEL_DIR = Path(__file__).parent / "models"
@@ -52,11 +57,16 @@ class ScorerCard:
         return json.dumps({**asdict(self), "features": list(self.features)}, indent=2, sort_keys=True) + "\n"
 
 
-class BoundaryScorer:
-    """A fitted model and its calibration, ready to score candidate feature rows."""
+# The features a scorer reads: each candidate's own, then the record-context stage's.
+SCORER_FEATURES = FEATURES + CONTEXT_FEATURES
 
-    def __init__(self, model: Any, calibrator: Any, card: ScorerCard) -> None:
+
+class BoundaryScorer:
+    """The two fitted stages and the calibration, ready to score one record's candidates."""
+
+    def __init__(self, model: Any, context_model: Any, calibrator: Any, card: ScorerCard) -> None:
         self.model = model
+        self.context_model = context_model
         self.calibrator = calibrator
         self.card = card
 
@@ -64,17 +74,20 @@ class BoundaryScorer:
     def sha256(self) -> str:
         return self.card.sha256
 
-    def raw(self, rows: np.ndarray) -> np.ndarray:
-        if len(rows) == 0:
+    def raw(self, table: CandidateTable) -> np.ndarray:
+        """The second stage's uncalibrated P(boundary) per candidate."""
+        if len(table) == 0:
             return np.zeros(0)
         # One record's candidates are a few hundred rows: OpenMP threads cost more than they save, and
         # on a busy machine they spin against each other.
         with _threadpools().limit(limits=1, user_api="openmp"):
-            return self.model.predict_proba(rows)[:, 1]
+            first = self.model.predict_proba(table.rows)[:, 1]
+            both = np.hstack([table.rows, context_matrix(table, first)])
+            return self.context_model.predict_proba(both)[:, 1]
 
-    def probabilities(self, rows: np.ndarray) -> np.ndarray:
-        """Calibrated P(boundary) per row of FEATURES."""
-        raw = self.raw(rows)
+    def probabilities(self, table: CandidateTable) -> np.ndarray:
+        """Calibrated P(boundary) per candidate."""
+        raw = self.raw(table)
         return np.clip(self.calibrator.predict(raw), 0.0, 1.0) if len(raw) else raw
 
     def save(self, path: Path) -> ScorerCard:
@@ -83,7 +96,8 @@ class BoundaryScorer:
         import skops.io as sio
 
         path.parent.mkdir(parents=True, exist_ok=True)
-        data = sio.dumps({"model": self.model, "calibrator": self.calibrator}, compression=zipfile.ZIP_DEFLATED, compresslevel=9)
+        parts = {"model": self.model, "context_model": self.context_model, "calibrator": self.calibrator}
+        data = sio.dumps(parts, compression=zipfile.ZIP_DEFLATED, compresslevel=9)
         path.write_bytes(data)
         self.card = ScorerCard(hashlib.sha256(data).hexdigest(), self.card.features, self.card.sklearn, self.card.recipe, self.card.metrics)
         card_path(path).write_text(self.card.to_json(), encoding="utf-8")
@@ -123,10 +137,10 @@ def _load(path: str) -> BoundaryScorer:
     digest = hashlib.sha256(data).hexdigest()
     if digest != card.sha256:
         raise ScorerError(f"scorer {model_file} does not match its card (sha256 {digest[:12]} != {card.sha256[:12]})")
-    if card.features != FEATURES:
+    if card.features != SCORER_FEATURES:
         raise ScorerError(f"scorer {model_file} was trained on other features; retrain it with `chartsift train`")
     untrusted = set(sio.get_untrusted_types(data=data))
     if not untrusted <= TRUSTED_TYPES:
         raise ScorerError(f"scorer {model_file} holds unexpected types: {sorted(untrusted - TRUSTED_TYPES)}")
     parts = sio.loads(data, trusted=sorted(untrusted))
-    return BoundaryScorer(parts["model"], parts["calibrator"], card)
+    return BoundaryScorer(parts["model"], parts["context_model"], parts["calibrator"], card)
