@@ -136,6 +136,32 @@ def test_a_titled_rule_printed_right_under_a_paragraph_opens_a_block() -> None:
     assert 6 in {d.cues.line for d in decisions}
 
 
+def test_a_letter_that_signs_off_and_runs_into_the_next_document_leaves_a_candidate_there() -> None:
+    """No blank line, no signature label: the bare name (and the bare date under it) closes the letter,
+    so the line after them is weighed as a start; a name inside a labelled header line is no sign-off."""
+    from pipeline.detect import DetectionInput
+    from pipeline.detect.rules import RulesDetector
+
+    text = (
+        "Seen for knee pain.\nProvider: Ana Ruiz, MD\nPlan: rest and ice.\nWith best wishes,\nAna Ruiz, MD\n"
+        "14.03.2015\nWalk-in visit for a cough, seen by the nurse.\nLungs clear.\nBest,\nKofi Mensah, PA-C\n"
+        "The next morning the patient called about the inhaler.\n"
+    )
+    decisions = RulesDetector(scorer="none").trace(DetectionInput("letters.txt", text, LineIndex(text)))
+    after = {d.cues.line: d.cues.after_sign_off for d in decisions}
+    assert after.get(6) is True and after.get(10) is True  # under the date that follows a name; under a name
+    assert 2 not in after  # "Provider: Ana Ruiz, MD" is a header line, not a sign-off
+
+
+def test_a_markdown_heading_opens_a_block_without_a_blank_line_before_it() -> None:
+    from pipeline.detect import DetectionInput
+    from pipeline.detect.rules import RulesDetector
+
+    text = "# 2 May 2015 - Clinic\n- Seen by: Ana Ruiz, MD\nCough.\nTable | 1 | 2\n## 9 June 2015 - Clinic\n- Seen by: Ana Ruiz, MD\nBetter.\n"
+    decisions = RulesDetector(scorer="none").trace(DetectionInput("md.txt", text, LineIndex(text)))
+    assert 4 in {d.cues.line for d in decisions}
+
+
 @pytest.mark.parametrize("text", ["Jane M. Roe, MD", "ROE, JANE MD", "Dr. Amos Quill", "Ann Bee NP", "Kofi Mensah, PA-C"])
 def test_people_are_found_by_shape(text: str) -> None:
     assert PERSON.search(text)

@@ -62,6 +62,7 @@ FEATURES: tuple[str, ...] = (
     "r_after_signature", "r_after_closing", "r_after_next_visit", "r_false_cue", "r_closes_note",
     "r_after_closing_section", "r_continues_stay", "r_addendum", "r_split_line", "r_opens_stay",
     "r_discharge_note", "r_record_gap", "r_has_date", "r_admitted", "r_discharge_by", "r_structural_header",
+    "r_after_sign_off",
     # the break before
     "gap", "separator", "page_break", "first", "prev_closer", "prev_ends_sentence", "prev_len", "prev_short",
     # the block
@@ -96,7 +97,8 @@ CONFIDENT = 0.5
 _CUE_FLAGS = tuple(
     (name, INDEX[f"r_{name}"])
     for name in ("after_signature", "after_closing", "after_next_visit", "false_cue", "closes_note", "after_closing_section",
-                 "continues_stay", "addendum", "split_line", "opens_stay", "discharge_note", "record_gap", "structural_header")
+                 "continues_stay", "addendum", "split_line", "opens_stay", "discharge_note", "record_gap", "structural_header",
+                 "after_sign_off")
 )
 
 

@@ -68,6 +68,12 @@ LEAD_LINES = 40
 FRONT_MATTER_LINES = 5
 # Longest line that can be a letterhead or a title line.
 SHORT_LINE = 70
+# A markdown heading ("# Title", "### Title"): a block of its own by its syntax, whatever it says.
+MARKDOWN_HEADING = re.compile(r"^ {0,3}#{1,6}\s+\S")
+# Longest line that can be a sign-off's bare name or date.
+SIGN_OFF_CHARS = 60
+# Share of such a line its name or date must fill.
+SIGN_OFF_SHARE = 0.7
 # Most lines of text inside a box ("+----+" / "| ... |" / "+----+") that still make one header block.
 BOX_LINES = 10
 # Most days between the two dates of a header block that make an admission-to-discharge pair.
@@ -112,6 +118,7 @@ class LineCues:
     content_end: int = 0  # content lines of the record up to the end of the block
     after_next_visit: bool = False  # the line before books the next visit
     structural_header: bool = False  # a dated header block found by its form (labels, box, stamp), not its words
+    after_sign_off: bool = False  # right under a bare clinician's name (and its date): a letter's sign-off
 
 
 @register
@@ -209,14 +216,16 @@ class RulesDetector(Detector):
         enc_header = {i: h for i in content if (h := cues.encounter_header(lines[i]))}
         note_header = {i: h for i in content if i not in enc_header and (h := cues.note_header(lines[i]))}
         signature = {i for i in content if cues.SIGNATURE.search(lines[i])}
+        sign_off = _sign_offs(lines, content)
         # Title lines are looked up only among short lines that could be one (the matcher is the slow part).
         short = [i for i in content if len(lines[i]) <= SHORT_LINE and ":" not in lines[i]]
         maybe = [i for i in short if cues.maybe_title(lines[i])]
         title_only = {i for i, found in zip(maybe, cues.title_cues([lines[i] for i in maybe]), strict=True) if "note_title" in found}
         letterhead = {i for i in short if _letterhead(lines[i])}
         headerish = set(enc_header) | set(note_header) | title_only | letterhead | _template_lines(lay, blank, rule)
-        # An opening section run into the text (no blank line before it): a candidate too.
-        opening = {i for i in content if cues.OPENING_LEAD.match(lines[i])}
+        # An opening section run into the text (no blank line before it): a candidate too; so is a
+        # markdown heading, which sets itself off by its syntax.
+        opening = {i for i in content if cues.OPENING_LEAD.match(lines[i]) or MARKDOWN_HEADING.match(lines[i])}
         # A box: a rule, a few lines of text, a rule (page furniture between them being transparent). Its
         # top rule opens the block; its rules are no separator.
         box_top: dict[int, int] = {}
@@ -265,6 +274,7 @@ class RulesDetector(Detector):
                 or i in box_top
                 or i in banners
                 or prev in signature
+                or prev in sign_off
                 or (i in headerish and prev not in headerish)
                 or (i in opening and prev not in headerish)
                 or (i in enc_header and not _same_block(starts, i, blank))
@@ -331,6 +341,7 @@ class RulesDetector(Detector):
                     discharge_by=discharge_by,
                     opens_stay=bool(cues.STAY_OPEN.search(block_text)) or (structural and discharge_by is not None),
                     structural_header=structural,
+                    after_sign_off=prev_line in sign_off,
                     discharge_note=bool(cues.DISCHARGE_NOTE.search("\n".join(lines[j] for j in window[:3]))),
                     block=tuple(range(top, window[-1] + 1)) if window else (top,),
                     content_before=bisect_left(content, top),
@@ -735,6 +746,26 @@ def _labelled_date(block: str, label: Any) -> date | None:
     block = layout.ocr_digits(block)
     mention = cues.date_in(block, match.end(), min(len(block), match.end() + 30))
     return mention.value if mention and mention.start - match.end() <= 2 else None
+
+
+def _sign_offs(lines: list[str], content: list[int]) -> set[int]:
+    """Lines that end a sign-off: a bare clinician's name (a short line the name fills, found by its
+    credential or title, not by a label), or a bare date right under one. A letter that signs off this way
+    may run straight into the next document with no blank line or signature label between them."""
+    out: set[int] = set()
+    prev: int | None = None
+    for i in content:
+        line = lines[i].strip()
+        if len(line) <= SIGN_OFF_CHARS and ":" not in line and layout.names_person(line) and _fills(layout.PERSON.search(line), line):
+            out.add(i)
+        elif prev in out and len(line) <= SIGN_OFF_CHARS and (date := cues.date_in(line)) and date.end - date.start >= SIGN_OFF_SHARE * len(line):
+            out.add(i)
+        prev = i
+    return out
+
+
+def _fills(match: re.Match[str] | None, line: str) -> bool:
+    return match is not None and len(match.group()) >= SIGN_OFF_SHARE * len(line)
 
 
 def _looks_split(previous: str, line: str) -> bool:
