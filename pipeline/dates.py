@@ -54,6 +54,9 @@ DATE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("dmy_mon_yy", re.compile(r"(?P<d>\d(?<![\w-]\d)\d?)-" + _MONTH + r"-(?P<y>\d\d)(?![\d:])", re.I)),
     # March 4, 2019, March 4th 2019, Mar-04-2019
     ("mon_dy", re.compile(r"(?=[adfjmnos])(?<!\w)" + _MONTH + r"(?:\s+|-)(?P<d>\d\d?)" + _ORDINAL + r"(?:,?\s+|-)(?P<y>\d{4})(?!\d)", re.I)),
+    # 20140506 as the whole value of a label ("posting_date: 20140506", "DOS=20140506"): a date field in
+    # the ISO basic form, as record exports print it, wherever it stands
+    ("compact_value", re.compile(r"(?P<y>(?:19|20)(?:(?<=[:=]..)|(?<=[:=]\s..))\d\d)(?P<m>[01]\d)(?P<d>[0-3]\d)(?=[ \t]*(?:\r?\n|$))")),
     ("compact", re.compile(r"(?P<y>(?:19|20)(?<!\d..)\d\d)(?P<m>[01]\d)(?P<d>[0-3]\d)(?!\d)")),
 )
 
@@ -89,7 +92,7 @@ def parse_match(match: re.Match[str], today: date | None = None) -> date | None:
 # no date, and a failed literal check costs a fraction of a failed pattern scan. Every style needs a
 # digit; these need one of their marks, or a month's name; compact dates are asked for by the caller.
 _ANY_DIGIT = re.compile(r"\d")
-_MARKS = {"iso": "-", "us": "/", "us_dash": "-", "ymd": "/.", "dmy_dot": "."}
+_MARKS = {"iso": "-", "us": "/", "us_dash": "-", "ymd": "/.", "dmy_dot": ".", "compact_value": ":="}
 _NAMED_MONTH = frozenset({"dmy_mon", "dmy_mon_yy", "mon_dy"})
 _MONTH_STEMS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 
@@ -97,8 +100,9 @@ _MONTH_STEMS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "
 def find_dates(text: str, start: int = 0, end: int | None = None, compact: bool = False) -> Iterator[DateMention]:
     """Every parseable date in ``text[start:end]``, in text order, without overlaps.
 
-    ``compact`` (YYYYMMDD) is off by default: eight digits are too often an MRN or an order number;
-    callers turn it on for fields known to hold a date, such as HL7-like segments.
+    ``compact`` (YYYYMMDD anywhere) is off by default: eight digits are too often an MRN or an order
+    number; callers turn it on for fields known to hold a date, such as HL7-like segments. Eight digits
+    that are a label's whole value are read either way.
     """
     end = len(text) if end is None else end
     window = text if start == 0 and end == len(text) else text[start:end]

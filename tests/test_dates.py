@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from pipeline.dates import find_dates
+from pipeline.dates import find_dates, first_date
 
 
 @pytest.mark.parametrize(
@@ -34,6 +34,15 @@ def test_date_lookalikes_stay_unread(text: str) -> None:
     assert list(find_dates(text)) == []
 
 
+@pytest.mark.parametrize(("text", "found"), [
+    ("posting_date: 20140506", date(2014, 5, 6)), ("DOS=20140506\nCough.", date(2014, 5, 6)),
+    ("order 20140506", None), ("Order: ORD20140506", None), ("Ref: 20140506 (fax)", None), ("MRN: 20141399", None),
+])
+def test_eight_digits_are_a_date_when_they_are_a_labels_whole_value(text: str, found: date | None) -> None:
+    mention = first_date(text)
+    assert (mention.value if mention else None) == found
+
+
 def test_each_style_matches_what_its_plain_look_behind_form_matches() -> None:
     """The patterns open with the character their match starts with (for speed) and check what stands
     before it from there; they must match exactly what the plain forms (a leading look-behind) match,
@@ -52,12 +61,13 @@ def test_each_style_matches_what_its_plain_look_behind_form_matches() -> None:
         "dmy_mon": r"(?<![\w-])(?P<d>\d\d?)" + _ORDINAL + r"(?:[- ]|(?=[A-Za-z]{3}))" + _MONTH + r"[- ,]*(?P<y>\d{4})(?!\d)",
         "dmy_mon_yy": r"(?<![\w-])(?P<d>\d\d?)-" + _MONTH + r"-(?P<y>\d\d)(?![\d:])",
         "mon_dy": r"(?<!\w)" + _MONTH + r"(?:\s+|-)(?P<d>\d\d?)" + _ORDINAL + r"(?:,?\s+|-)(?P<y>\d{4})(?!\d)",
+        "compact_value": r"(?:(?<=[:=])|(?<=[:=]\s))(?P<y>(?:19|20)\d\d)(?P<m>[01]\d)(?P<d>[0-3]\d)(?=[ \t]*(?:\r?\n|$))",
         "compact": r"(?<![\d])(?P<y>(?:19|20)\d\d)(?P<m>[01]\d)(?P<d>[0-3]\d)(?!\d)",
     }
     rng = random.Random(7)
     dates = ["2019-03-04", "3/4/2019", "03/04/19", "03-04-2019", "2019/03/04", "2019.3.4", "04.03.2019", "4 March 2019",
              "04-MAR-2019", "4th Mar 2019", "04MAR2019", "04-Mar-19", "March 4, 2019", "Sep-04-2019", "20190304", "1999-12-31"]
-    neighbours = ["", " ", "x", "1", "/", "-", ".", "_", "é", "(", "a1", "20", "/1", ":", "\n", "Dr."]
+    neighbours = ["", " ", "x", "1", "/", "-", ".", "_", "é", "(", "a1", "20", "/1", ":", "\n", "Dr.", "= "]
     text = "".join(rng.choice(neighbours) + rng.choice(dates) + rng.choice(neighbours) for _ in range(4000))
     for style, pattern in DATE_PATTERNS:
         flags = re.I if _MONTH in plain[style] else 0
