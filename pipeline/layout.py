@@ -175,12 +175,16 @@ _CREDENTIAL = (
     r"(?:M\.?D\.?|D\.?O\.?|N\.?P\.?|PA-C|P\.?A\.?|R\.?N\.?|BSN|LPN|MSN|APRN|CRNP|DNP|FNP-C|FNP|ANP|AGNP|"
     r"MBBS|MBChB|Ph\.?D\.?|FACP|FACS|FACC|FAAP|DPM|CNM|CRNA|DDS|DMD|PharmD|OD|DC|LCSW|PT|DPT|OT|RD|MA|CMA|MPH)"
 )
+# Credentials that name nothing but a clinician: what an all-capitals name must end with ("LAB VISIT, PT" is
+# no person).
+_CLINICIAN_CREDENTIAL = r"(?:M\.?D\.?|D\.?O\.?|N\.?P\.?|PA-C|R\.?N\.?|APRN|CRNP|DNP|FNP-C|FNP|ANP|AGNP|MBBS|DPM|CNM|CRNA|DDS|DMD|LCSW)"
 _NAME_WORD = r"(?:[A-Z][A-Za-z'’-]*[a-z]|[A-Z]\.|[A-Z](?![A-Za-z]))"
-# "Jane M. Roe, MD", "ROE, JANE MD", "Dr. Jane Roe", "J. Roe NP", "Roe, Jane (Attending)"
+# "Jane M. Roe, MD", "ROE, JANE MD", "JANE M. ROE, MD", "Dr. Jane Roe", "J. Roe NP", "Roe, Jane (Attending)"
 PERSON = re.compile(
     r"(?:\b(?:Dr|Doctor)\.?\s+" + _NAME_WORD + r"(?:\s+" + _NAME_WORD + r"){0,3}"
     r"|\b" + _NAME_WORD + r"(?:,?\s+" + _NAME_WORD + r"){1,3},?\s+" + _CREDENTIAL + r"\b"
-    r"|\b[A-Z][A-Z'’-]+,\s*[A-Z][A-Z'’-]+(?:\s+[A-Z]\.?)?,?\s+" + _CREDENTIAL + r"\b)"
+    r"|\b[A-Z][A-Z'’-]+,\s*[A-Z][A-Z'’-]+(?:\s+[A-Z]\.?)?,?\s+" + _CREDENTIAL + r"\b"
+    r"|\b[A-Z][A-Z'’-]+(?:\s+[A-Z]\.)?(?:\s+[A-Z][A-Z'’-]+){1,2},\s*" + _CLINICIAN_CREDENTIAL + r"\b)"
 )
 # Head words of organisation names ("Harbor Clinic", "ST. BRENDAN REGIONAL MEDICAL CENTER", "Oak Partners").
 _ORG_HEADS = (

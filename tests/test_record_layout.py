@@ -162,12 +162,12 @@ def test_a_markdown_heading_opens_a_block_without_a_blank_line_before_it() -> No
     assert 4 in {d.cues.line for d in decisions}
 
 
-@pytest.mark.parametrize("text", ["Jane M. Roe, MD", "ROE, JANE MD", "Dr. Amos Quill", "Ann Bee NP", "Kofi Mensah, PA-C"])
+@pytest.mark.parametrize("text", ["Jane M. Roe, MD", "ROE, JANE MD", "RENATA G. UMBERGER, MD", "BEATRICE MARCHETTI, PA-C", "Dr. Amos Quill", "Ann Bee NP", "Kofi Mensah, PA-C"])
 def test_people_are_found_by_shape(text: str) -> None:
     assert PERSON.search(text)
 
 
-@pytest.mark.parametrize("text", ["the patient was seen", "Blood pressure 120/80", "Follow Up Visit"])
+@pytest.mark.parametrize("text", ["the patient was seen", "Blood pressure 120/80", "Follow Up Visit", "LAB VISIT, PT", "CHEST PA, LATERAL"])
 def test_prose_and_titles_are_no_people(text: str) -> None:
     assert not PERSON.search(text)
 
