@@ -153,6 +153,21 @@ def test_a_letter_that_signs_off_and_runs_into_the_next_document_leaves_a_candid
     assert 2 not in after  # "Provider: Ana Ruiz, MD" is a header line, not a sign-off
 
 
+def test_an_attestation_under_a_notes_last_paragraph_leaves_a_candidate_below_it() -> None:
+    """A clinician and a date in one short line right under the text closes the note, whatever its words."""
+    from pipeline.detect import DetectionInput
+    from pipeline.detect.rules import RulesDetector
+
+    text = (
+        "Knee pain, better with rest.\nPlan: ice.\nChecked over by Ana Ruiz, MD on 05-JUN-2015\nTRIAGE NOTE\n"
+        "Arrived by car.\nMet Ana Ruiz, MD in the hall and talked about the weather.\nStill waiting.\n"
+    )
+    decisions = RulesDetector(scorer="none").trace(DetectionInput("attest.txt", text, LineIndex(text)))
+    after = {d.cues.line: d.cues.after_sign_off for d in decisions}
+    assert after.get(3) is True
+    assert 6 not in after  # a name in a line of prose with no date is no attestation
+
+
 def test_a_markdown_heading_opens_a_block_without_a_blank_line_before_it() -> None:
     from pipeline.detect import DetectionInput
     from pipeline.detect.rules import RulesDetector

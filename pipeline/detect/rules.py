@@ -74,6 +74,8 @@ MARKDOWN_HEADING = re.compile(r"^ {0,3}#{1,6}\s+\S")
 SIGN_OFF_CHARS = 60
 # Share of such a line its name or date must fill.
 SIGN_OFF_SHARE = 0.7
+# Longest line that can be an attestation (a clinician's name and a date) under a note's last paragraph.
+ATTESTATION_CHARS = 100
 # Most lines of text inside a box ("+----+" / "| ... |" / "+----+") that still make one header block.
 BOX_LINES = 10
 # Most days between the two dates of a header block that make an admission-to-discharge pair.
@@ -760,6 +762,8 @@ def _sign_offs(lines: list[str], content: list[int]) -> set[int]:
             out.add(i)
         elif prev in out and len(line) <= SIGN_OFF_CHARS and (date := cues.date_in(line)) and date.end - date.start >= SIGN_OFF_SHARE * len(line):
             out.add(i)
+        elif prev == i - 1 and len(line) <= ATTESTATION_CHARS and layout.names_person(line) and cues.date_in(line):
+            out.add(i)  # an attestation closing a paragraph: a clinician and a date in one short line
         prev = i
     return out
 
