@@ -205,9 +205,14 @@ _PERSON_HINT = re.compile(r"\b(?:Dr|Doctor)|\s" + _CREDENTIAL + r"\b")
 
 
 def names_person(text: str) -> bool:
-    """Whether ``text`` names a clinician (``PERSON``); the pattern runs only where a title or a
-    credential stands (most text has neither, and the pattern tries every word)."""
-    return bool(_PERSON_HINT.search(text)) and bool(PERSON.search(text))
+    """Whether ``text`` names a clinician (``PERSON``)."""
+    return person_in(text) is not None
+
+
+def person_in(text: str) -> re.Match[str] | None:
+    """The first clinician's name in ``text``; the pattern runs only where a title or a credential
+    stands (most text has neither, and the pattern tries every word)."""
+    return PERSON.search(text) if _PERSON_HINT.search(text) else None
 
 
 def names_organisation(text: str) -> bool:

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.detect.base import DetectionInput
-from pipeline.detect.features import FEATURES, CandidateTable, candidate_table, context_matrix
+from pipeline.detect.features import CandidateTable, candidate_table, second_stage_rows
 from pipeline.detect.rules import RulesDetector, record_layout
 from pipeline.detect.scorer import SCORER_FEATURES, BoundaryScorer, ScorerCard
 from pipeline.evaluation import expected_calibration_error, format_figure
@@ -67,7 +67,7 @@ def label_record(text: str, encounters: list[dict], record: str, group: str) -> 
     lay = record_layout(doc)
     decisions = _trace_detector().trace(doc, lay)
     gold = {lines.line_of(e["start"]) for e in encounters[1:]} - {0}
-    table = candidate_table(lay, decisions) if decisions else CandidateTable(np.zeros((0, len(FEATURES)), dtype=np.float32), (), (), np.zeros(0))
+    table = candidate_table(lay, decisions)
     labels = np.array([d.cues.line in gold for d in decisions], dtype=np.int8)
     if len(labels):
         labels[0] = 0  # the record start is no boundary to learn
@@ -129,7 +129,8 @@ def fit(labelled: list[LabelledRecord], recipe: TrainingRecipe) -> BoundaryScore
             random_state=(recipe.seed + stage) % (2**32),
         )
 
-    folds = [np.isin(groups, held) for held in _folds(groups, recipe.folds)]
+    fold_groups = _folds(groups, recipe.folds)
+    folds = [np.isin(groups, held) for held in fold_groups]
 
     def out_of_fold(stage: int, x: np.ndarray) -> np.ndarray:
         predicted = np.zeros(len(labels))
@@ -139,12 +140,12 @@ def fit(labelled: list[LabelledRecord], recipe: TrainingRecipe) -> BoundaryScore
 
     first = out_of_fold(0, rows)
     # The second stage's rows: each record's candidates in the light of its first-stage predictions.
-    context, k = [], 0
+    per_record, k = [], 0
     for r in labelled:
         n = len(r.labels)
-        context.append(context_matrix(r.table, np.concatenate([[1.0], first[k : k + n - 1]]))[1:])
+        per_record.append(second_stage_rows(r.table, np.concatenate([[1.0], first[k : k + n - 1]]))[1:])
         k += n - 1
-    both = np.hstack([rows, np.vstack(context)])
+    both = np.vstack(per_record)
     second = out_of_fold(1, both)
 
     def isotonic(mask: np.ndarray) -> IsotonicRegression:
@@ -161,7 +162,7 @@ def fit(labelled: list[LabelledRecord], recipe: TrainingRecipe) -> BoundaryScore
         "positives": int(labels.sum()),
         "gold_starts": sum(r.gold for r in labelled),
         "unreachable_starts": sum(r.unreachable for r in labelled),
-        "folds": [sorted(map(str, f)) for f in _folds(groups, recipe.folds)],
+        "folds": [sorted(map(str, f)) for f in fold_groups],
         "out_of_fold_log_loss": round(_log_loss(labels, calibrated), 5),
         "out_of_fold_ece": round(float(expected_calibration_error(calibrated, labels)), 5),
         "out_of_fold_ece_raw": round(float(expected_calibration_error(second, labels)), 5),

@@ -236,8 +236,6 @@ def context_matrix(table: CandidateTable, first: np.ndarray) -> np.ndarray:
         for i, shape in enumerate(shapes):
             members[shape].append(i)
         for rows in members.values():
-            if shapes is table.top_shapes:
-                out[rows, col["ctx_top_others"]] = math.log1p(len(rows) - 1)
             if len(rows) == 1:
                 out[rows, share_col] = out[rows, max_col] = -1.0  # a shape of its own
                 continue
@@ -245,6 +243,10 @@ def context_matrix(table: CandidateTable, first: np.ndarray) -> np.ndarray:
             out[rows, share_col] = (confident[rows].sum() - confident[rows]) / (len(rows) - 1)
             second, best = np.sort(group_p)[-2:]
             out[rows, max_col] = np.where(group_p >= best, second, best)  # the best of the others
+    top_counts: dict[str, int] = defaultdict(int)
+    for shape in table.top_shapes:
+        top_counts[shape] += 1
+    out[:, col["ctx_top_others"]] = [math.log1p(top_counts[shape] - 1) for shape in table.top_shapes]
     out[:, col["ctx_prev_p"]] = np.concatenate(([1.0], p[:-1]))
     out[:, col["ctx_next_p"]] = np.concatenate((p[1:], [1.0]))
     # content lines since the last confident start above, and until the next one below
@@ -269,6 +271,11 @@ def context_matrix(table: CandidateTable, first: np.ndarray) -> np.ndarray:
     out[:, col["ctx_confident_share"]] = confident.sum() / n
     out[:, col["ctx_rank"]] = p.argsort(kind="stable").argsort() / max(n - 1, 1)
     return out
+
+
+def second_stage_rows(table: CandidateTable, first: np.ndarray) -> np.ndarray:
+    """What the second stage reads per candidate: its FEATURES, then its CONTEXT_FEATURES."""
+    return np.hstack([table.rows, context_matrix(table, first)])
 
 
 def _block_features(row: list[float], b: _Block, lines: list[str], idx: list[int], block: tuple[int, ...], lay: layout.Layout) -> None:

@@ -120,7 +120,7 @@ class LineCues:
     content_end: int = 0  # content lines of the record up to the end of the block
     after_next_visit: bool = False  # the line before books the next visit
     structural_header: bool = False  # a dated header block found by its form (labels, box, stamp), not its words
-    after_sign_off: bool = False  # right under a bare clinician's name (and its date): a letter's sign-off
+    after_sign_off: bool = False  # right under a sign-off: a bare clinician's name (and its date), or an attestation
 
 
 @register
@@ -752,24 +752,25 @@ def _labelled_date(block: str, label: Any) -> date | None:
 
 def _sign_offs(lines: list[str], content: list[int]) -> set[int]:
     """Lines that end a sign-off: a bare clinician's name (a short line the name fills, found by its
-    credential or title, not by a label), or a bare date right under one. A letter that signs off this way
-    may run straight into the next document with no blank line or signature label between them."""
+    credential or title, not by a label), a bare date right under one, or an attestation (a clinician and
+    a date in one short line right under a paragraph). A note that signs off this way may run straight
+    into the next document with no blank line or signature label between them."""
     out: set[int] = set()
     prev: int | None = None
     for i in content:
         line = lines[i].strip()
-        if len(line) <= SIGN_OFF_CHARS and ":" not in line and layout.names_person(line) and _fills(layout.PERSON.search(line), line):
+        if len(line) <= SIGN_OFF_CHARS and ":" not in line and (person := layout.person_in(line)) and _fills(person.end() - person.start(), line):
             out.add(i)
-        elif prev in out and len(line) <= SIGN_OFF_CHARS and (date := cues.date_in(line)) and date.end - date.start >= SIGN_OFF_SHARE * len(line):
+        elif prev in out and len(line) <= SIGN_OFF_CHARS and (date := cues.date_in(line)) and _fills(date.end - date.start, line):
             out.add(i)
         elif prev == i - 1 and len(line) <= ATTESTATION_CHARS and layout.names_person(line) and cues.date_in(line):
-            out.add(i)  # an attestation closing a paragraph: a clinician and a date in one short line
+            out.add(i)
         prev = i
     return out
 
 
-def _fills(match: re.Match[str] | None, line: str) -> bool:
-    return match is not None and len(match.group()) >= SIGN_OFF_SHARE * len(line)
+def _fills(length: int, line: str) -> bool:
+    return length >= SIGN_OFF_SHARE * len(line)
 
 
 def _looks_split(previous: str, line: str) -> bool:

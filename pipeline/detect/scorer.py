@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.detect.features import CONTEXT_FEATURES, FEATURES, CandidateTable, context_matrix
+from pipeline.detect.features import CONTEXT_FEATURES, FEATURES, CandidateTable, second_stage_rows
 from pipeline.errors import ChartsiftError
 
 MODEL_DIR = Path(__file__).parent / "models"
@@ -82,8 +82,7 @@ class BoundaryScorer:
         # on a busy machine they spin against each other.
         with _threadpools().limit(limits=1, user_api="openmp"):
             first = self.model.predict_proba(table.rows)[:, 1]
-            both = np.hstack([table.rows, context_matrix(table, first)])
-            return self.context_model.predict_proba(both)[:, 1]
+            return self.context_model.predict_proba(second_stage_rows(table, first))[:, 1]
 
     def probabilities(self, table: CandidateTable) -> np.ndarray:
         """Calibrated P(boundary) per candidate."""
