@@ -143,19 +143,26 @@ def boxed(line: str) -> bool:
     return len(stripped) > 2 and stripped[0] in "|│║┃¦╎" and any(ch.isalnum() for ch in stripped)
 
 
-# A label then a value: "Label: value", "LABEL :: value", "label = value", "Label..... value",
+# A label then a value: "Label: value", "LABEL :: value", "label = value", "Label -> value", "Label..... value",
 # "[Label] value", "Label - value"; a label is a few words, any words.
 _PAIR = re.compile(
     r"(?:^|[ \t]{2,}|[|│;,\t]\s*)\[?\s*(?P<label>[A-Za-z][A-Za-z0-9#/&().'’ -]{0,30}?)\s*"
-    r"(?::{1,2}|=|\.{3,}|\]|\s[-–—]\s)\s*(?=\S)"
+    r"(?::{1,2}|=>?|-+>|[→⇒»]|\.{3,}|\]|\s[-–—]\s)\s*(?=\S)"
 )
+# A label in a column of its own, its value aligned after a wide gap: "POINT OF CARE     Oak Clinic".
+_ALIGNED_PAIR = re.compile(r"^\s*(?P<label>[A-Za-z][A-Za-z0-9#/&()'’ -]{0,30}?[A-Za-z)])(?:[ \t]{3,}|\t)(?=\S)")
 _SENTENCE_END = re.compile(r"[.!?][\"')\]]?\s*$")
 
 
 def label_value_pairs(line: str) -> int:
-    """How many label-value pairs a line prints (0 for prose: a pair's label is at most four words)."""
+    """How many label-value pairs a line prints (0 for prose: a pair's label is at most four words); a
+    line that only aligns its value in a column after its label prints one."""
     text = unbox(line)
-    return sum(1 for m in _PAIR.finditer(text) if len(m.group("label").split()) <= 4)
+    found = sum(1 for m in _PAIR.finditer(text) if len(m.group("label").split()) <= 4)
+    if found:
+        return found
+    aligned = _ALIGNED_PAIR.match(text)
+    return int(aligned is not None and len(aligned.group("label").split()) <= 4)
 
 
 def cells(line: str) -> int:

@@ -4,6 +4,8 @@ The cases are built by hand in formats no detector rule names, so each assertion
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 
 from pipeline.layout import (
@@ -59,6 +61,11 @@ def test_recurrence_keys_survive_page_numbers_and_scan_noise() -> None:
         ("[Where] Oak Partners", 1),
         ("when = 2019-03-04; who = Ann Bee", 2),
         ("| Kind - Follow up |", 1),
+        ("Point of Care -> Oak Partners", 1),
+        ("Seen by => A. Bee, NP", 1),
+        ("POINT OF CARE      Oak Partners", 1),
+        ("Seen by\tA. Bee, NP", 1),
+        ("Ann said it.   Then she left.", 0),
         ("The patient said that she was fine and went home after lunch.", 0),
     ],
 )
@@ -175,6 +182,23 @@ def test_a_markdown_heading_opens_a_block_without_a_blank_line_before_it() -> No
     text = "# 2 May 2015 - Clinic\n- Seen by: Ana Ruiz, MD\nCough.\nTable | 1 | 2\n## 9 June 2015 - Clinic\n- Seen by: Ana Ruiz, MD\nBetter.\n"
     decisions = RulesDetector(scorer="none").trace(DetectionInput("md.txt", text, LineIndex(text)))
     assert 4 in {d.cues.line for d in decisions}
+
+
+def test_a_run_of_label_value_lines_is_one_header_block_with_its_date_wherever_it_stands() -> None:
+    """Seven aligned label-value lines, the date in the last: one block, read as a dated header; a
+    four-line window would have seen no date."""
+    from pipeline.detect import DetectionInput
+    from pipeline.detect.rules import RulesDetector
+
+    header = (
+        "WHERE SEEN      Oak Partners\nSEEN FOR        Follow-up\nPAYER           Self\nARRIVED         8:58p\n"
+        "ROOM            2W-06\nSEEN WITH       Ana Ruiz, MD\nCARE DATE       {}\n"
+    )
+    text = "Cough for two days, no fever.\n\n" + header.format("06-MAY-2008") + "Rested at home all week.\n\n" + header.format("09-JUN-2008") + "Better.\n"
+    decisions = RulesDetector(scorer="none").trace(DetectionInput("aligned.txt", text, LineIndex(text)))
+    blocks = {d.cues.line: d.cues for d in decisions}
+    assert blocks[2].block == tuple(range(2, 9)) and blocks[2].structural_header
+    assert blocks[2].date == date(2008, 5, 6) and blocks[11].date == date(2008, 6, 9)
 
 
 @pytest.mark.parametrize("text", ["Jane M. Roe, MD", "ROE, JANE MD", "RENATA G. UMBERGER, MD", "BEATRICE MARCHETTI, PA-C", "Dr. Amos Quill", "Ann Bee NP", "Kofi Mensah, PA-C"])

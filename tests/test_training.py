@@ -31,9 +31,10 @@ def small_scorer(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_the_context_stage_reads_the_records_confident_starts_back_into_each_candidate() -> None:
     """Six candidates (the record start first), three of one shape "A"; first-stage probabilities make
-    candidates 1 and 5 confident starts."""
+    candidates 1 and 5 confident starts. Dates are day numbers; candidate 4 is undated."""
     shapes = ("start", "A", "B", "A", "C", "A")
-    table = CandidateTable(np.zeros((6, len(FEATURES)), dtype=np.float32), shapes, shapes, np.array([0.0, 10, 20, 30, 40, 50]))
+    days = (100, 500, 501, 530, None, 530)
+    table = CandidateTable(np.zeros((6, len(FEATURES)), dtype=np.float32), shapes, shapes, np.array([0.0, 10, 20, 30, 40, 50]), days)
     ctx = context_matrix(table, np.array([0.0, 0.9, 0.1, 0.3, 0.2, 0.95]))
     col = {name: ctx[:, k] for k, name in enumerate(CONTEXT_FEATURES)}
     assert col["ctx_p"][0] == 1.0  # the record start counts as a start whatever the model said
@@ -52,6 +53,13 @@ def test_the_context_stage_reads_the_records_confident_starts_back_into_each_can
     assert col["ctx_prev_p"][3] == pytest.approx(0.1) and col["ctx_next_p"][3] == pytest.approx(0.2)
     assert col["ctx_confident_share"][0] == pytest.approx(3 / 6)
     assert list(np.argsort(col["ctx_rank"])) == [2, 4, 3, 1, 5, 0]
+    # dates against those printed since the last confident start: 2 is a day after its start's date, 3 a
+    # month after the nearest (501), 5 the same day as 3 though it is a confident start itself
+    assert col["ctx_date_gap"][0] == col["ctx_date_gap"][4] == -1.0  # nothing to compare / undated
+    assert col["ctx_date_gap"][1] == pytest.approx(math.log1p(400))
+    assert col["ctx_date_gap"][2] == pytest.approx(math.log1p(1))
+    assert col["ctx_date_gap"][3] == pytest.approx(math.log1p(29))
+    assert col["ctx_date_gap"][5] == 0.0
 
 
 def test_a_trained_scorer_carries_its_recipe_features_and_hash(small_scorer: Path) -> None:

@@ -87,7 +87,7 @@ INDEX = {name: k for k, name in enumerate(FEATURES)}
 CONTEXT_FEATURES: tuple[str, ...] = (
     "ctx_p", "ctx_top_others", "ctx_top_confident", "ctx_top_max", "ctx_block_confident", "ctx_block_max",
     "ctx_prev_p", "ctx_next_p", "ctx_since_confident", "ctx_until_confident", "ctx_interval_rel", "ctx_since_rel",
-    "ctx_confident_share", "ctx_rank",
+    "ctx_confident_share", "ctx_rank", "ctx_date_gap",
 )
 # A first-stage probability at or above which a candidate counts as a confident start of its record.
 CONFIDENT = 0.5
@@ -125,6 +125,7 @@ class CandidateTable:
     top_shapes: tuple[str, ...]
     block_shapes: tuple[str, ...]
     positions: np.ndarray  # content lines above each candidate
+    days: tuple[int | None, ...]  # each block's first date (proleptic ordinal), if it has one
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -140,9 +141,11 @@ def candidate_table(lay: layout.Layout, decisions: list[Decision]) -> CandidateT
     blocks = [_Block() for _ in decisions]
     tops = []
     block_lines_all: list[list[int]] = []
+    rest_all: list[list[int]] = []  # a long block's further lines: read for its dates, names and places
     for d, b in zip(decisions, blocks, strict=True):
         text_idx = [j for j in d.cues.block if not (lay.rule[j] or lay.furniture[j] or lay.blank[j])] or [d.cues.line]
         block_lines_all.append(text_idx[:4])
+        rest_all.append(text_idx[4:])
         tops.append(text_idx[0])
     shapes_needed = sorted({j for idx in block_lines_all for j in idx})
     prevs = []
@@ -151,7 +154,7 @@ def candidate_table(lay: layout.Layout, decisions: list[Decision]) -> CandidateT
         prevs.append(content[k - 1] if 0 < k <= len(content) else None)
     lay.shapes(shapes_needed + [p for p in prevs if p is not None])
 
-    for r, (d, b, idx, prev) in enumerate(zip(decisions, blocks, block_lines_all, prevs, strict=True)):
+    for r, (d, b, idx, rest, prev) in enumerate(zip(decisions, blocks, block_lines_all, rest_all, prevs, strict=True)):
         c = d.cues
         row = table[r]
         b.text_lines = [layout.unbox(lines[j][:BLOCK_LINE_CHARS]) for j in idx]
@@ -189,7 +192,7 @@ def candidate_table(lay: layout.Layout, decisions: list[Decision]) -> CandidateT
             row[INDEX["prev_len"]] = min(len(prev_text), 300) / 100
             row[INDEX["prev_short"]] = len(prev_text.strip()) < 40
         # the block
-        _block_features(row, b, lines, idx, c.block, lay)
+        _block_features(row, b, lines, idx, c.block, lay, [layout.unbox(lines[j][:BLOCK_LINE_CHARS]) for j in rest])
         after = (c.block[-1] if c.block else c.line) + 1
         while after < n and (lay.furniture[after] or lay.rule[after]):
             after += 1
@@ -211,6 +214,7 @@ def candidate_table(lay: layout.Layout, decisions: list[Decision]) -> CandidateT
         tuple(b.top_shape for b in blocks),
         tuple(b.block_shape for b in blocks),
         np.array([d.cues.content_before for d in decisions], dtype=np.float64),
+        tuple(b.dates[0].toordinal() if b.dates else None for b in blocks),
     )
 
 
@@ -270,7 +274,23 @@ def context_matrix(table: CandidateTable, first: np.ndarray) -> np.ndarray:
     out[:, col["ctx_since_rel"]] = np.log((since + 1) / typical)
     out[:, col["ctx_confident_share"]] = confident.sum() / n
     out[:, col["ctx_rank"]] = p.argsort(kind="stable").argsort() / max(n - 1, 1)
+    out[:, col["ctx_date_gap"]] = _date_gaps(table.days, confident)
     return out
+
+
+def _date_gaps(days: tuple[int | None, ...], confident: np.ndarray) -> list[float]:
+    """Per candidate, log1p of the days between its date and the nearest date printed since the last
+    confident start (that start included): a note dated like the encounter above it belongs to it, a
+    date far from all of them is a new date of service. -1 for an undated candidate or none to compare."""
+    gaps: list[float] = []
+    seen: list[int] = []
+    for day, sure in zip(days, confident, strict=True):
+        gaps.append(math.log1p(min(abs(day - d) for d in seen)) if day is not None and seen else -1.0)
+        if sure:
+            seen = []
+        if day is not None:
+            seen.append(day)
+    return gaps
 
 
 def second_stage_rows(table: CandidateTable, first: np.ndarray) -> np.ndarray:
@@ -278,7 +298,11 @@ def second_stage_rows(table: CandidateTable, first: np.ndarray) -> np.ndarray:
     return np.hstack([table.rows, context_matrix(table, first)])
 
 
-def _block_features(row: list[float], b: _Block, lines: list[str], idx: list[int], block: tuple[int, ...], lay: layout.Layout) -> None:
+def _block_features(
+    row: list[float], b: _Block, lines: list[str], idx: list[int], block: tuple[int, ...], lay: layout.Layout, rest: list[str]
+) -> None:
+    """The block's form from its first lines (``b.text_lines``); its dates, names and places from all of
+    them (``rest`` follows the first lines in a long block)."""
     text_lines = b.text_lines
     first = text_lines[0] if text_lines else ""
     pairs = [layout.label_value_pairs(t) for t in text_lines]
@@ -300,7 +324,8 @@ def _block_features(row: list[float], b: _Block, lines: list[str], idx: list[int
     )
     row[INDEX["blk_markdown"]] = first.lstrip().startswith(("#", "**", "__"))
     joined = "\n".join(text_lines)
-    fixed = layout.ocr_digits(joined)
+    whole = "\n".join([*text_lines, *rest])
+    fixed = layout.ocr_digits(whole)
     mentions = list(find_dates(fixed))
     if not mentions and ("|" in fixed or "^" in fixed):
         mentions = list(find_dates(fixed, compact=True))
@@ -309,14 +334,14 @@ def _block_features(row: list[float], b: _Block, lines: list[str], idx: list[int
     row[INDEX["blk_dates"]] = min(len(dates), 4)
     first_end = len(text_lines[0]) if text_lines else 0
     row[INDEX["blk_date_first"]] = bool(mentions) and mentions[0].start <= first_end
-    row[INDEX["blk_time"]] = bool(layout._TIME.search(joined))
+    row[INDEX["blk_time"]] = bool(layout._TIME.search(whole))
     span = _span(dates)
     b.span = span
     row[INDEX["blk_span"]] = span is not None and span[1] > span[0]
     row[INDEX["blk_span_days"]] = math.log1p((span[1] - span[0]).days) if span else 0.0
-    row[INDEX["blk_person"]] = layout.names_person(joined)
-    row[INDEX["blk_org"]] = layout.names_organisation(joined)
-    row[INDEX["blk_visit_word"]] = bool(VISIT_WORDS.search(joined))
+    row[INDEX["blk_person"]] = layout.names_person(whole)
+    row[INDEX["blk_org"]] = layout.names_organisation(whole)
+    row[INDEX["blk_visit_word"]] = bool(VISIT_WORDS.search(whole))
     chars = sum(lengths) or 1
     row[INDEX["blk_digit_frac"]] = (len(joined) - len(joined.translate(_NO_DIGITS))) / chars
     row[INDEX["first_len"]] = min(len(first), 300) / 100

@@ -57,6 +57,8 @@ from pipeline.errors import UsageError
 
 # Lines of a block inspected for header cues: header blocks are short.
 HEADER_WINDOW = 4
+# Lines a header block may run to when every one of them is a label and its value.
+PAIR_RUN_LINES = 10
 # Content lines under a note's title or sub-header that still belong to the top of that note.
 NOTE_TOP_LINES = 4
 # Most content lines of an undated, headerless first note (a rooming or triage note) that the dated
@@ -290,11 +292,13 @@ class RulesDetector(Detector):
             window = []
             width = max(HEADER_WINDOW, box_end.get(i, 0) - i)
             for j in range(i, n):
-                if blank[j] or len(window) >= width or (rule[j] and j not in boxed_rules):
+                if blank[j] or (rule[j] and j not in boxed_rules):
                     break  # a header block is contiguous; a separator or a signature ends it
+                if len(window) >= width and not (len(window) < PAIR_RUN_LINES and _pair_run(lines, window + [j])):
+                    break  # ... and short, unless it is a run of label-value lines
                 if not (rule[j] or furniture[j] or j in titled_tops):
                     window.append(j)
-                    if j in signature or not (j in headerish or cues.LABEL_LINE.match(lines[j])):
+                    if j in signature or not (j in headerish or cues.LABEL_LINE.match(lines[j]) or layout.label_value_pairs(lines[j][:HEADER_LINE_CHARS])):
                         break  # ... and so does its first line of text
             header = next((enc_header[j] for j in window if j in enc_header), None)
             note = next((note_header[j] for j in window[:3] if j in note_header), None)
@@ -812,10 +816,16 @@ def _template_lines(lay: layout.Layout, blank: list[bool], rule: list[bool]) -> 
     return {i for i in content if keys[i][:TEMPLATE_PREFIX] in template}
 
 
+def _pair_run(lines: list[str], window: list[int]) -> bool:
+    """Whether every line of a block prints a label and its value."""
+    return all(layout.label_value_pairs(lines[j][:HEADER_LINE_CHARS]) for j in window)
+
+
 def _block_dates(lines: list[str], window: list[int]) -> list[date]:
-    """Dates printed in a block's first lines, skipping sentences that cite another visit."""
+    """Dates printed in a block's first lines (in all of them when it is a run of label-value lines),
+    skipping sentences that cite another visit."""
     found = []
-    for j in window[:3]:
+    for j in window if _pair_run(lines, window) else window[:3]:
         if not cues.FALSE_CUE.search(lines[j]):
             found += [m.value for m in find_dates(layout.ocr_digits(lines[j][:HEADER_LINE_CHARS]))]
     return found
