@@ -165,6 +165,11 @@ def label_value_pairs(line: str) -> int:
     return int(aligned is not None and len(aligned.group("label").split()) <= 4)
 
 
+def table_row(line: str) -> bool:
+    """A row of a table drawn with bars ("| 17:31 | 09.09.2013 | Clinic |"), not its rule."""
+    return line.count("|") + line.count("│") >= 2 and any(ch.isalnum() for ch in line) and not is_rule(line)
+
+
 def cells(line: str) -> int:
     """How many cells a line has when it is cut by bars, or by wide gaps (a table row or columns)."""
     text = unbox(line)

@@ -201,6 +201,34 @@ def test_a_run_of_label_value_lines_is_one_header_block_with_its_date_wherever_i
     assert blocks[2].date == date(2008, 5, 6) and blocks[11].date == date(2008, 6, 9)
 
 
+def test_a_tables_rule_under_its_column_names_does_not_end_the_header_block() -> None:
+    from pipeline.detect import DetectionInput
+    from pipeline.detect.rules import RulesDetector
+
+    table = "**EXTRACT**\n| Time | Day | Site |\n|---|---|---|\n| 17:31 | {} | Oak Partners |\nSeen for cough.\n\n"
+    text = "Cough for two days.\n\n" + table.format("09.09.2013") + table.format("12.02.2014") + table.format("03.03.2015")
+    decisions = RulesDetector(scorer="none").trace(DetectionInput("table.txt", text, LineIndex(text)))
+    blocks = {d.cues.line: d.cues for d in decisions}
+    assert {3, 4, 5} <= set(blocks[2].block) and blocks[2].date == date(2013, 9, 9)
+
+
+def test_a_recurring_sign_off_right_above_a_recurring_header_leaves_the_header_a_candidate() -> None:
+    """Each of the two lines opens paragraphs elsewhere in the record; printed one under the other, the
+    lower one is a candidate too, whatever the words."""
+    from pipeline.detect import DetectionInput
+    from pipeline.detect.rules import RulesDetector
+
+    note = "[evt]\nwhen: 2015060{}\nwhere: Oak Partners\nCough, better.\n"
+    text = (
+        note.format(1) + "\nok_by=Ana Ruiz, MD 6/1/15\n\n" + note.format(2) + "\nok_by=Ana Ruiz, MD 6/2/15\n"
+        + note.format(3) + "\nok_by=Ana Ruiz, MD 6/3/15\n\n" + note.format(4)
+    )
+    lines = text.splitlines()
+    decisions = RulesDetector(scorer="none").trace(DetectionInput("tops.txt", text, LineIndex(text)))
+    glued = next(i for i in range(1, len(lines)) if lines[i] == "[evt]" and lines[i - 1].startswith("ok_by"))
+    assert glued in {d.cues.line for d in decisions}
+
+
 @pytest.mark.parametrize("text", ["Jane M. Roe, MD", "ROE, JANE MD", "RENATA G. UMBERGER, MD", "BEATRICE MARCHETTI, PA-C", "Dr. Amos Quill", "Ann Bee NP", "Kofi Mensah, PA-C"])
 def test_people_are_found_by_shape(text: str) -> None:
     assert PERSON.search(text)

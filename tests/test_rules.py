@@ -272,7 +272,7 @@ def test_scorer_decisions_keep_the_cues_where_they_read_the_record(tmp_path) -> 
     files = [
         tmp_path / name / "records" / entry["record"]
         for name, groups in (("legacy", [6]), ("grammar", [0, 4]))
-        for entry in generate_corpus(tmp_path / name, records=6, seed=515, variant="mixed", families=select_families(groups=groups))
+        for entry in generate_corpus(tmp_path / name, records=10, seed=515, variant="mixed", families=select_families(groups=groups))
     ]
     seen = {"read": 0, "misread": 0, "vetoed": 0, "added": 0, "added_below_threshold": 0, "gave_way": 0}
     for path in files:

@@ -226,7 +226,8 @@ class RulesDetector(Detector):
         maybe = [i for i in short if cues.maybe_title(lines[i])]
         title_only = {i for i, found in zip(maybe, cues.title_cues([lines[i] for i in maybe]), strict=True) if "note_title" in found}
         letterhead = {i for i in short if _letterhead(lines[i])}
-        headerish = set(enc_header) | set(note_header) | title_only | letterhead | _template_lines(lay, blank, rule)
+        template = _template_lines(lay, blank, rule)
+        headerish = set(enc_header) | set(note_header) | title_only | letterhead | template
         # An opening section run into the text (no blank line before it): a candidate too; so is a
         # markdown heading, which sets itself off by its syntax.
         opening = {i for i in content if cues.OPENING_LEAD.match(lines[i]) or MARKDOWN_HEADING.match(lines[i])}
@@ -280,6 +281,9 @@ class RulesDetector(Detector):
                 or prev in signature
                 or prev in sign_off
                 or (i in headerish and prev not in headerish)
+                # two lines that each open paragraphs in this record, one right under the other: the
+                # upper one closed a note (a recurring sign-off), the lower one opens the next
+                or (i in template and prev in template and lay.keys[i][:TEMPLATE_PREFIX] != lay.keys[prev][:TEMPLATE_PREFIX])
                 or (i in opening and prev not in headerish)
                 or (i in enc_header and not _same_block(starts, i, blank))
             ):
@@ -292,13 +296,14 @@ class RulesDetector(Detector):
             window = []
             width = max(HEADER_WINDOW, box_end.get(i, 0) - i)
             for j in range(i, n):
-                if blank[j] or (rule[j] and j not in boxed_rules):
+                if blank[j] or (rule[j] and j not in boxed_rules and not _inside_table(lines, j)):
                     break  # a header block is contiguous; a separator or a signature ends it
                 if len(window) >= width and not (len(window) < PAIR_RUN_LINES and _pair_run(lines, window + [j])):
                     break  # ... and short, unless it is a run of label-value lines
                 if not (rule[j] or furniture[j] or j in titled_tops):
                     window.append(j)
-                    if j in signature or not (j in headerish or cues.LABEL_LINE.match(lines[j]) or layout.label_value_pairs(lines[j][:HEADER_LINE_CHARS])):
+                    head = lines[j][:HEADER_LINE_CHARS]
+                    if j in signature or not (j in headerish or cues.LABEL_LINE.match(head) or layout.label_value_pairs(head) or layout.table_row(head)):
                         break  # ... and so does its first line of text
             header = next((enc_header[j] for j in window if j in enc_header), None)
             note = next((note_header[j] for j in window[:3] if j in note_header), None)
@@ -814,6 +819,11 @@ def _template_lines(lay: layout.Layout, blank: list[bool], rule: list[bool]) -> 
         prev = i
     template = {k for k, v in tops.items() if len(v) >= layout.MIN_REPEATS and sum(v) >= 0.5 * len(v)}
     return {i for i in content if keys[i][:TEMPLATE_PREFIX] in template}
+
+
+def _inside_table(lines: list[str], j: int) -> bool:
+    """A rule between two rows of a table (under its column names): part of the table, no separator."""
+    return 0 < j < len(lines) - 1 and layout.table_row(lines[j - 1]) and layout.table_row(lines[j + 1])
 
 
 def _pair_run(lines: list[str], window: list[int]) -> bool:
