@@ -283,13 +283,13 @@ def _date_gaps(days: tuple[int | None, ...], confident: np.ndarray) -> list[floa
     confident start (that start included): a note dated like the encounter above it belongs to it, a
     date far from all of them is a new date of service. -1 for an undated candidate or none to compare."""
     gaps: list[float] = []
-    seen: list[int] = []
+    seen: set[int] = set()
     for day, sure in zip(days, confident, strict=True):
         gaps.append(math.log1p(min(abs(day - d) for d in seen)) if day is not None and seen else -1.0)
         if sure:
-            seen = []
+            seen = set()
         if day is not None:
-            seen.append(day)
+            seen.add(day)
     return gaps
 
 
