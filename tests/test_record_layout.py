@@ -330,3 +330,28 @@ def test_the_shape_patterns_match_what_their_plain_look_behind_forms_match() -> 
         expected = [m.span() for m in re.finditer(form, text)]
         assert [m.span() for m in getattr(lay, name).finditer(text)] == expected, name
         assert expected, name
+
+
+def test_a_stack_of_short_lines_under_a_title_is_read_as_the_titles_block() -> None:
+    """A title the rules do not know over a date, a clinician and a place: the scorer's block holds all
+    four, so it sees a dated header with a person and an organisation; a stack stops at a long line."""
+    from pipeline.detect import DetectionInput
+    from pipeline.detect.features import INDEX, candidate_table
+    from pipeline.detect.rules import RulesDetector, record_layout
+
+    stack = "Contact Digest\nNovember 14, 2011\nRussell Rinaldi, MD\nPinecrest Internal Medicine\nCough for a week.\n\n"
+    prose = (
+        "Quiet Overview\nThe patient walked in on November 14, 2011 and told Russell Rinaldi, MD at Pinecrest "
+        "Internal Medicine about her cough, which had lasted a week.\n\n"
+    )
+    stamp = "November 14, 2011 - Russell Rinaldi, MD - Pinecrest Internal Medicine\nCough.\n"
+    text = "Seen before.\n\n" + stack + prose + stamp
+    doc = DetectionInput("stack.txt", text, LineIndex(text))
+    lay = record_layout(doc)
+    decisions = RulesDetector(scorer="none").trace(doc, lay)
+    rows = {d.cues.line: row for d, row in zip(decisions, candidate_table(lay, decisions).rows)}
+    titled = rows[2]
+    assert titled[INDEX["blk_dates"]] == 1 and titled[INDEX["blk_person"]] == 1 and titled[INDEX["blk_org"]] == 1
+    assert titled[INDEX["first_facts"]] == 0  # the title line itself says none of when, who, where
+    assert rows[8][INDEX["blk_dates"]] == 0  # the long sentence under the title is not part of its block
+    assert rows[11][INDEX["first_facts"]] == 3

@@ -52,6 +52,8 @@ _NO_DIGITS = str.maketrans("", "", "0123456789")
 _HEADING = re.compile(r"^\s*(?:#+\s*)?[A-Z][A-Za-z /&'()-]{1,45}:\s*(?:$|\S)")
 # Characters of a block line that its features read (a header line is short; prose is cut).
 BLOCK_LINE_CHARS = 200
+# Longest line of a stack of short lines read as one block (a title, a date, a name, a place).
+STACK_LINE_CHARS = 60
 # Longest span of days an admission-to-discharge pair in one header block may cover.
 SPAN_DAYS = 120
 
@@ -69,7 +71,7 @@ FEATURES: tuple[str, ...] = (
     "blk_lines", "blk_boxed", "blk_lv_frac", "blk_lv_pairs", "blk_cells", "blk_mean_len", "blk_max_len",
     "blk_sentence_frac", "blk_upper", "blk_title_first", "blk_markdown", "blk_dates", "blk_date_first",
     "blk_time", "blk_span", "blk_span_days", "blk_person", "blk_org", "blk_visit_word", "blk_digit_frac",
-    "first_len", "first_words", "first_digit", "first_pipe", "first_colon", "first_indent",
+    "first_len", "first_words", "first_digit", "first_pipe", "first_colon", "first_indent", "first_facts",
     "next_heading", "next_gap",
     # recurrence in the record
     "rec_top", "rec_block", "rec_dated", "rec_break", "rec_distinct_dates", "rec_template", "rec_rank",
@@ -143,7 +145,7 @@ def candidate_table(lay: layout.Layout, decisions: list[Decision]) -> CandidateT
     block_lines_all: list[list[int]] = []
     rest_all: list[list[int]] = []  # a long block's further lines: read for its dates, names and places
     for d, b in zip(decisions, blocks, strict=True):
-        text_idx = [j for j in d.cues.block if not (lay.rule[j] or lay.furniture[j] or lay.blank[j])] or [d.cues.line]
+        text_idx = _stacked(lay, [j for j in d.cues.block if not (lay.rule[j] or lay.furniture[j] or lay.blank[j])] or [d.cues.line])
         block_lines_all.append(text_idx[:4])
         rest_all.append(text_idx[4:])
         tops.append(text_idx[0])
@@ -293,6 +295,24 @@ def _date_gaps(days: tuple[int | None, ...], confident: np.ndarray) -> list[floa
     return gaps
 
 
+def _stacked(lay: layout.Layout, text_idx: list[int]) -> list[int]:
+    """A block of short lines goes on through the short lines printed right under it, up to four: a
+    title over a date, a name and a place is one header, whatever the rules read in its first line."""
+    lines, n = lay.lines, len(lay.lines)
+    if any(len(lines[j].strip()) > STACK_LINE_CHARS for j in text_idx):
+        return text_idx
+    out = list(text_idx)
+    j = out[-1] + 1
+    while len(out) < 4 and j < n and not (lay.blank[j] or lay.rule[j]):
+        if not lay.furniture[j]:
+            line = lines[j].strip()
+            if len(line) > STACK_LINE_CHARS or layout.ends_sentence(line):
+                break
+            out.append(j)
+        j += 1
+    return out
+
+
 def second_stage_rows(table: CandidateTable, first: np.ndarray) -> np.ndarray:
     """What the second stage reads per candidate: its FEATURES, then its CONTEXT_FEATURES."""
     return np.hstack([table.rows, context_matrix(table, first)])
@@ -344,6 +364,8 @@ def _block_features(
     row[INDEX["blk_visit_word"]] = bool(VISIT_WORDS.search(whole))
     chars = sum(lengths) or 1
     row[INDEX["blk_digit_frac"]] = (len(joined) - len(joined.translate(_NO_DIGITS))) / chars
+    # when, who and where in the first line alone: a stamp, a banner or a sentence that states the visit
+    row[INDEX["first_facts"]] = (row[INDEX["blk_date_first"]] > 0) + layout.names_person(first) + layout.names_organisation(first)
     row[INDEX["first_len"]] = min(len(first), 300) / 100
     row[INDEX["first_words"]] = min(len(words), 30)
     row[INDEX["first_digit"]] = first[:1].isdigit()
