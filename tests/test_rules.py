@@ -236,6 +236,42 @@ Discharge Diagnoses: NSTEMI
     assert [b.line for b in detect(text)] == [0]
 
 
+def test_a_stay_holds_only_notes_dated_from_its_admission_in_a_record_printed_newest_first() -> None:
+    """The progress note inside the stay stays with it; the visit dated months before the admission,
+    printed below the stay, is an earlier encounter (though its date is before the discharge date)."""
+    text = """HOSPITAL ADMISSION
+Admission Date: 03/10/2016
+Discharge Date: 03/14/2016
+Attending: Ann Bee, MD
+History: chest pain.
+
+Progress Note (03/12/2016 0800) by Ann Bee, MD
+Stable overnight.
+Signed: Ann Bee, MD
+
+Seen: 11/02/2015
+Clinician: Ann Bee, MD
+Knee pain for a week.
+"""
+    decisions = {d.cues.line: d for d in create("rules", scorer="none").trace(DetectionInput("doc", text, LineIndex(text)))}
+    assert not decisions[6].start
+    assert decisions[10].start and "inside_stay" not in decisions[10].names
+
+
+def test_a_discharge_summary_below_later_visits_does_not_pull_them_into_its_stay() -> None:
+    """Newest first: the visits of March and June sit above a February stay's discharge summary. Its
+    look back rejoins only notes dated inside the stay (from admission to discharge)."""
+    text = (
+        "Clinic Note\nDate: 06/08/2015\nProvider: Ann Bee, MD\nCough for a week.\n\n"
+        "Clinic Note\nDate: 03/08/2015\nProvider: Ann Bee, MD\nKnee pain since a fall.\n\n"
+        "Progress Note\nDate: 02/03/2015\nProvider: Ann Bee, MD\nImproving on antibiotics.\n\n"
+        "DISCHARGE SUMMARY\nDate: 02/05/2015\nAdmission Date: 02/01/2015\nDischarge Date: 02/05/2015\nHospital course: pneumonia.\n"
+    )
+    decisions = {d.cues.line: d for d in create("rules", scorer="none").trace(DetectionInput("doc", text, LineIndex(text)))}
+    assert decisions[5].start and "stay_reread" not in decisions[5].names
+    assert "stay_reread" in decisions[10].names
+
+
 def test_list_items_take_hash_bullets_icd_coded_lines_and_ocr_damaged_doses() -> None:
     text = (
         "PROBLEM LIST:\nD50.9  Iron deficiency anemia\nF33.0  Major depressive disorder, recurrent\n"

@@ -516,12 +516,15 @@ class RulesDetector(Detector):
                     names += ("front_matter",)
             if _looks_back(c):
                 # A discharge summary looks back: its admission date says where its stay began, so
-                # notes dated after that admission that were read as new encounters rejoin the stay.
+                # notes dated after that admission (and not after the discharge: in a record printed
+                # newest first, later visits sit above the stay) that were read as new encounters
+                # rejoin the stay.
+                discharged = c.discharge_by or c.date
                 while (
                     len(encounters) > 1
                     and not encounters[-1].headed
                     and encounters[-1].opening_date
-                    and encounters[-1].opening_date > c.admitted
+                    and c.admitted < encounters[-1].opening_date <= (discharged or encounters[-1].opening_date)
                 ):
                     merged = encounters.pop()
                     opening = decisions[merged.decision]
@@ -657,7 +660,10 @@ class _Encounter:
     def _stay_continues(self, when: date | None, gap_days: int) -> bool:
         """After a discharge note only same-day notes still belong to the stay (the physician's
         summary after the nurse's); a printed discharge date bounds the stay; otherwise a note belongs
-        unless its date jumps past the gap."""
+        unless its date jumps past the gap. A note dated days before the printed admission belongs to
+        an earlier encounter (a record printed newest first lists those below the stay)."""
+        if when is not None and self.admitted and when < self.admitted - timedelta(days=1):
+            return False
         if self.discharged:
             return isinstance(self.discharged, date) and when is not None and when <= self.discharged
         if when is None:
