@@ -165,15 +165,19 @@ def label_value_pairs(line: str) -> int:
     return int(aligned is not None and len(aligned.group("label").split()) <= 4)
 
 
+def _bars(text: str) -> int:
+    return text.count("|") + text.count("│")
+
+
 def table_row(line: str) -> bool:
     """A row of a table drawn with bars ("| 17:31 | 09.09.2013 | Clinic |"), not its rule."""
-    return line.count("|") + line.count("│") >= 2 and any(ch.isalnum() for ch in line) and not is_rule(line)
+    return _bars(line) >= 2 and any(ch.isalnum() for ch in line) and not is_rule(line)
 
 
 def cells(line: str) -> int:
     """How many cells a line has when it is cut by bars, or by wide gaps (a table row or columns)."""
     text = unbox(line)
-    bars = text.count("|") + text.count("│")
+    bars = _bars(text)
     if bars >= 2:
         return bars + 1
     return len([c for c in _WIDE.split(text.strip()) if c])

@@ -294,16 +294,19 @@ class RulesDetector(Detector):
         for (i, gap, separator, prev_line), title in zip(starts, titles, strict=True):
             top = box_top.get(i, i)
             window = []
+            pair_run = True  # every line of the window so far prints a label and its value
             width = max(HEADER_WINDOW, box_end.get(i, 0) - i)
             for j in range(i, n):
                 if blank[j] or (rule[j] and j not in boxed_rules and not _inside_table(lines, j)):
                     break  # a header block is contiguous; a separator or a signature ends it
-                if len(window) >= width and not (len(window) < PAIR_RUN_LINES and _pair_run(lines, window + [j])):
+                head = lines[j][:HEADER_LINE_CHARS]
+                pairs = layout.label_value_pairs(head)
+                if len(window) >= width and not (len(window) < PAIR_RUN_LINES and pair_run and pairs):
                     break  # ... and short, unless it is a run of label-value lines
                 if not (rule[j] or furniture[j] or j in titled_tops):
                     window.append(j)
-                    head = lines[j][:HEADER_LINE_CHARS]
-                    if j in signature or not (j in headerish or cues.LABEL_LINE.match(head) or layout.label_value_pairs(head) or layout.table_row(head)):
+                    pair_run = pair_run and pairs > 0
+                    if j in signature or not (j in headerish or cues.LABEL_LINE.match(head) or pairs or layout.table_row(head)):
                         break  # ... and so does its first line of text
             header = next((enc_header[j] for j in window if j in enc_header), None)
             note = next((note_header[j] for j in window[:3] if j in note_header), None)
@@ -321,11 +324,11 @@ class RulesDetector(Detector):
                     break
             admitted = _labelled_date(block_text, cues.ADMISSION_DATE)
             discharge_by = _labelled_date(block_text, cues.DISCHARGE_DATE)
-            structural = header is None and note is None and _structural_header(lines, window, i in box_top)
+            dates = _structural_dates(lines, window, i in box_top, pair_run) if header is None and note is None else []
+            structural = bool(dates)
             if structural:
                 # A header in a format no label list names: its dates are the encounter's (an admission
                 # and a later discharge date when it prints two).
-                dates = _block_dates(lines, window)
                 when = dates[0]
                 if len(dates) > 1 and 0 < (dates[1] - dates[0]).days <= STAY_SPAN_DAYS:
                     admitted, discharge_by = admitted or dates[0], discharge_by or dates[1]
@@ -524,7 +527,8 @@ class RulesDetector(Detector):
                     len(encounters) > 1
                     and not encounters[-1].headed
                     and encounters[-1].opening_date
-                    and c.admitted < encounters[-1].opening_date <= (discharged or encounters[-1].opening_date)
+                    and c.admitted < encounters[-1].opening_date
+                    and (discharged is None or encounters[-1].opening_date <= discharged)
                 ):
                     merged = encounters.pop()
                     opening = decisions[merged.decision]
@@ -832,34 +836,30 @@ def _inside_table(lines: list[str], j: int) -> bool:
     return 0 < j < len(lines) - 1 and layout.table_row(lines[j - 1]) and layout.table_row(lines[j + 1])
 
 
-def _pair_run(lines: list[str], window: list[int]) -> bool:
-    """Whether every line of a block prints a label and its value."""
-    return all(layout.label_value_pairs(lines[j][:HEADER_LINE_CHARS]) for j in window)
-
-
-def _block_dates(lines: list[str], window: list[int]) -> list[date]:
+def _block_dates(lines: list[str], window: list[int], pair_run: bool) -> list[date]:
     """Dates printed in a block's first lines (in all of them when it is a run of label-value lines),
     skipping sentences that cite another visit."""
     found = []
-    for j in window if _pair_run(lines, window) else window[:3]:
+    for j in window if pair_run else window[:3]:
         if not cues.FALSE_CUE.search(lines[j]):
             found += [m.value for m in find_dates(layout.ocr_digits(lines[j][:HEADER_LINE_CHARS]))]
     return found
 
 
-def _structural_header(lines: list[str], window: list[int], boxed: bool) -> bool:
-    """A dated header block told by its form: short lines, no sentences, label-value pairs (any labels,
-    any separator), cells, a box, or a date-time stamp opening its first line."""
+def _structural_dates(lines: list[str], window: list[int], boxed: bool, pair_run: bool) -> list[date]:
+    """The dates of a dated header block told by its form (none when the block is not one): short
+    lines, no sentences, label-value pairs (any labels, any separator), cells, a box, or a date-time
+    stamp opening its first line."""
     text = [layout.unbox(lines[j]) for j in window[:4]]
     if not text or any(len(t) > HEADER_LINE_CHARS or (len(t) > 40 and layout.ends_sentence(t)) for t in text):
-        return False
+        return []
     formed = (
         boxed
         or sum(1 for t in text if layout.label_value_pairs(t)) * 2 >= len(text)
         or max(layout.cells(t) for t in text) >= 3
         or bool(_STAMP.match(layout.ocr_digits(text[0])))
     )
-    return formed and bool(_block_dates(lines, window))
+    return _block_dates(lines, window, pair_run) if formed else []
 
 
 # A line that opens with a date (and maybe a time): "2019-03-04T10:15  OFFICE VISIT", "04 Mar 2019 10:15 - ...".
