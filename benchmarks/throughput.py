@@ -75,8 +75,8 @@ def main() -> None:
             folder = Path(tmp) / "records"
         paths = sorted(p for p in folder.iterdir() if p.suffix == ".txt")
         megabytes = sum(p.stat().st_size for p in paths) / 1e6
+        total = end_to_end(folder)  # first, while no per-line memo holds these records' lines
         spent = stage_times(paths)
-        total = end_to_end(folder)
     print(f"{len(paths)} records, {megabytes:.2f} MB")
     for stage, seconds in spent.items():
         print(f"  {stage:<8} {seconds:7.2f} s  {megabytes / seconds:8.2f} MB/s")

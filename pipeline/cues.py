@@ -19,7 +19,7 @@ from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc
 
 from pipeline.dates import DateMention, first_date, parse_match
-from pipeline.text import LineIndex
+from pipeline.text import LineIndex, line_memo
 
 _OCR = {"o": "[o0]", "l": "[l1i|]", "i": "[il1|]", "e": "[ec]", "c": "[ce]", "s": "[s5]", "m": "(?:m|rn)", "n": "[nr]", "t": "[tf]", "a": "[ao]", "u": "[uv]", "h": "[hb]", "g": "[gq]"}
 
@@ -130,6 +130,7 @@ def set_aside(lines: LineIndex, i: int, line: str) -> bool:
     return i in lines.furniture or is_furniture(line)
 
 
+@line_memo
 def is_furniture(line: str) -> bool:
     """A page header or footer line (page n of m, print stamp, patient banner with MRN/DOB)."""
     return len(line) < 160 and bool(FURNITURE_HINT.search(line)) and bool(FURNITURE.search(line))
@@ -275,6 +276,7 @@ _TITLE_KEYS = tuple(dict.fromkeys(_squeezed(p) for p in NOTE_TITLES))
 _HEAD_KEYS = tuple(dict.fromkeys(_squeezed(p) for p in TITLE_HEADS))
 
 
+@line_memo
 def _may_hold_title(line: str) -> bool:
     line = line[:TITLE_LINE_CHARS]
     squeezed = _squeezed(line)
@@ -294,6 +296,7 @@ _TITLE_CACHE: dict[str, frozenset[str]] = {}
 TITLE_LINE_CHARS = 200
 
 
+@line_memo
 def maybe_title(line: str) -> bool:
     """A cheap pre-check for :func:`title_cues` "note_title" on a short line: it ends in a head noun or
     holds a listed title."""
@@ -395,6 +398,7 @@ _MONTH_NAMES = frozenset(
 )
 
 
+@line_memo
 def encounter_header(line: str) -> str | None:
     for name, pattern in ENCOUNTER_HEADERS.items():
         if pattern.search(line):
@@ -402,6 +406,7 @@ def encounter_header(line: str) -> str | None:
     return None
 
 
+@line_memo
 def note_header(line: str) -> str | None:
     for name, pattern in NOTE_HEADERS.items():
         if pattern.search(line):

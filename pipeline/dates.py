@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 
+from pipeline.text import line_memo
+
 _MONTHS = {
     m: i
     for i, names in enumerate(
@@ -105,12 +107,25 @@ def find_dates(text: str, start: int = 0, end: int | None = None, compact: bool 
     that are a label's whole value are read either way.
     """
     end = len(text) if end is None else end
+    if start == 0 and end == len(text):
+        # a whole string (a line, a header block) is often asked again: its answer is kept
+        return iter(_dates_of(text, compact, date.today().year))
+    return iter(_scan(text, start, end, compact, date.today()))
+
+
+@line_memo
+def _dates_of(text: str, compact: bool, year: int) -> tuple[DateMention, ...]:
+    return tuple(_scan(text, 0, len(text), compact, date(year, 1, 1)))
+
+
+def _scan(text: str, start: int, end: int, compact: bool, today: date) -> list[DateMention]:
+    """The dates of ``text[start:end]``; the patterns see the characters around the window (a date
+    glued to a digit before it is none). Two-digit years pivot on ``today``'s year."""
     window = text if start == 0 and end == len(text) else text[start:end]
     if not _ANY_DIGIT.search(window):
-        return iter(())
+        return []
     folded = window.casefold()
     months = any(stem in folded for stem in _MONTH_STEMS)
-    today = date.today()
     found: list[DateMention] = []
     taken: list[tuple[int, int]] = []
     for style, pattern in DATE_PATTERNS:
@@ -127,7 +142,7 @@ def find_dates(text: str, start: int = 0, end: int | None = None, compact: bool 
             if value is not None:
                 found.append(DateMention(match.start(), match.end(), value, style))
                 taken.append((match.start(), match.end()))
-    return iter(sorted(found, key=lambda m: m.start))
+    return sorted(found, key=lambda m: m.start)
 
 
 def first_date(text: str, start: int = 0, end: int | None = None, compact: bool = False) -> DateMention | None:

@@ -18,7 +18,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from pipeline.text import LineIndex
+from pipeline.text import LineIndex, line_memo
 
 # OCR reads digits next to digits as letters: "2O23-O7-l5" is a date, "Page l2" a counter. (The pattern
 # opens with a character class so the scan skips most of the text at C speed.)
@@ -116,6 +116,7 @@ BOX_EDGE = "|│║┃¦╎+*#"
 _BOX_SIDES = re.compile(r"^\s*[|│║┃¦╎](?P<inner>.*?)[|│║┃¦╎]?\s*$")
 
 
+@line_memo
 def is_rule(line: str) -> bool:
     stripped = line.strip()
     return len(stripped.replace(" ", "")) >= 3 and bool(_RULE.match(stripped))
@@ -125,18 +126,21 @@ _RULE_CHARS = r"[-=_~*#+─━═┄┈┌┐└┘╔╗╚╝╭╮╰╯╒�
 _TITLED_RULE = re.compile(rf"^\s*{_RULE_CHARS}{{2,}}.*?[^\W_].*?{_RULE_CHARS}{{2,}}\s*$")  # a letter or digit inside
 
 
+@line_memo
 def titled_rule(line: str) -> bool:
     """A rule with words inside it ("┌── VISIT ──┐", "*** SUMMARY ***"): the top edge of a titled box,
     or a note's own banner."""
     return bool(_TITLED_RULE.match(line))
 
 
+@line_memo
 def unbox(line: str) -> str:
     """The content of a boxed line ("| Date: 03/04/2019     |" -> "Date: 03/04/2019")."""
     match = _BOX_SIDES.match(line)
     return match.group("inner").strip() if match else line.strip()
 
 
+@line_memo
 def boxed(line: str) -> bool:
     """A line framed by box sides: it starts with a box edge and has text inside."""
     stripped = line.strip()
@@ -154,6 +158,7 @@ _ALIGNED_PAIR = re.compile(r"^\s*(?P<label>[A-Za-z][A-Za-z0-9#/&()'’ -]{0,30}?
 _SENTENCE_END = re.compile(r"[.!?][\"')\]]?\s*$")
 
 
+@line_memo
 def label_value_pairs(line: str) -> int:
     """How many label-value pairs a line prints (0 for prose: a pair's label is at most four words); a
     line that only aligns its value in a column after its label prints one."""
@@ -169,11 +174,13 @@ def _bars(text: str) -> int:
     return text.count("|") + text.count("│")
 
 
+@line_memo
 def table_row(line: str) -> bool:
     """A row of a table drawn with bars ("| 17:31 | 09.09.2013 | Clinic |"), not its rule."""
     return _bars(line) >= 2 and any(ch.isalnum() for ch in line) and not is_rule(line)
 
 
+@line_memo
 def cells(line: str) -> int:
     """How many cells a line has when it is cut by bars, or by wide gaps (a table row or columns)."""
     text = unbox(line)
@@ -183,6 +190,7 @@ def cells(line: str) -> int:
     return len([c for c in _WIDE.split(text.strip()) if c])
 
 
+@line_memo
 def ends_sentence(line: str) -> bool:
     return bool(_SENTENCE_END.search(line))
 
@@ -225,12 +233,14 @@ def names_person(text: str) -> bool:
     return person_in(text) is not None
 
 
+@line_memo
 def person_in(text: str) -> re.Match[str] | None:
     """The first clinician's name in ``text``; the pattern runs only where a title or a credential
     stands (most text has neither, and the pattern tries every word)."""
     return PERSON.search(text) if _PERSON_HINT.search(text) else None
 
 
+@line_memo
 def names_organisation(text: str) -> bool:
     """Whether ``text`` names an organisation (``ORGANISATION``); the pattern runs only where one of
     its head words stands."""

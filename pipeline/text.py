@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from bisect import bisect_right
-from functools import cached_property
+from functools import cached_property, lru_cache
+
+# For pure functions of one line's text (or a header block's) that several stages ask of the same lines
+# (the rules, the detector's features, extraction): each keeps its recent answers instead of scanning again.
+line_memo = lru_cache(maxsize=1 << 16)
 
 
 class LineIndex:
