@@ -23,6 +23,7 @@ from tests.test_agent import Crash
 
 KEY = "sk-regions-test"
 CALL_CHARS = 500
+RESUME_MARGIN = 0.02
 
 
 @pytest.fixture(autouse=True)
@@ -121,22 +122,22 @@ def test_regions_runs_are_audited_and_resume_without_asking_again(corpus: Path, 
     one.mkdir()
     with ModelServer(RegionsReader()) as server:
         agent = detector(server)
-        # the record with the most uncertain candidates
+        # the record with the most uncertain candidates, asked about with a wide margin and in small
+        # calls, so that a crash falls between two calls whatever the shipped scorer is sure of
         doc, path = max(
             ((d, p) for d, p in zip(documents(corpus), sorted(corpus.glob("*.txt")), strict=True)),
-            key=lambda dp: len(questions(agent.rules.run(dp[0]), dp[0].lines, 2, 6)),
+            key=lambda dp: len(questions(agent.rules.run(dp[0]), dp[0].lines, 2, 6, RESUME_MARGIN)),
         )
-        # small calls, so that a crash falls between two of them
-        calls = len(batches(questions(agent.rules.run(doc), doc.lines, 2, 6), doc.lines, CALL_CHARS))
+        calls = len(batches(questions(agent.rules.run(doc), doc.lines, 2, 6, RESUME_MARGIN), doc.lines, CALL_CHARS))
         assert calls >= 2
         (one / path.name).write_bytes(path.read_bytes())
-        reference = run_agent(one, tmp_path / "reference", server, mode="regions", region_call_chars=CALL_CHARS)
+        reference = run_agent(one, tmp_path / "reference", server, mode="regions", region_call_chars=CALL_CHARS, region_margin=RESUME_MARGIN)
         assert server.calls == calls
     with ModelServer(RegionsReader()) as server:
         with pytest.raises(Crash):
-            run_agent(one, tmp_path / "out", server, catalog_cls=crashing_catalog(after_step=1), mode="regions", region_call_chars=CALL_CHARS)
+            run_agent(one, tmp_path / "out", server, catalog_cls=crashing_catalog(after_step=1), mode="regions", region_call_chars=CALL_CHARS, region_margin=RESUME_MARGIN)
         assert server.calls == 1
-        run = run_agent(one, tmp_path / "out", server, mode="regions", region_call_chars=CALL_CHARS)
+        run = run_agent(one, tmp_path / "out", server, mode="regions", region_call_chars=CALL_CHARS, region_margin=RESUME_MARGIN)
         assert server.calls == calls, "the checkpointed answer was not asked for again"
     spans = "SELECT start_char, end_char, boundary_cues FROM encounters ORDER BY start_char"
     assert run.query(spans) == reference.query(spans)
