@@ -398,33 +398,36 @@ def read(text: str, lines: LineIndex, rows: list[int]) -> HeaderValues:
                 if span:
                     persons.append(Value(*span, own, order))
                     taken.append((a, b))
-            if taken:
-                continue  # a cell holding a date or a name holds no place or kind besides
-            start, end = cell.start, cell.end
-            if (lead := _CAPS_LEAD.match(flat, start, end) or _KIND_LEAD.match(flat, start, end)) and not sentence:
-                label = (label + " " + lead.group().strip()).strip()  # "PT TYPE Telehealth Visit", "POS Oak Ridge Clinic"
-                start = lead.end()
-            value = flat[start:end]
-            start, end = base + start, base + end
-            if _CONTENT_LABEL.search(label) and not _TYPE_LABEL.search(label) and not _PLACE_LABEL.search(label):
-                continue
-            is_kind = visit_phrase(value)
-            is_place = _org_like(value) or (bool(_PLACE_LABEL.search(label)) and facility_like(value))
-            if is_kind and is_place:
-                if _PLACE_LABEL.search(label) and not _TYPE_LABEL.search(label):
-                    is_kind = False
-                elif _TYPE_LABEL.search(label) or not place_not_kind(value):
-                    is_place = False
-                else:
-                    is_kind = False
-            if is_kind:
-                kinds.append(Value(start, end, text[start:end], label, order))
-            elif is_place:
-                span = trim_facility(text, start, end)
-                if span:
-                    places.append(Value(*span, label, order))
-            elif label and _person_label(label) and (span := _bare_name(text, start, end)):
-                persons.append(Value(*span, label, order))
+            # a cell holding a date or a name may print the kind or the place beside it ("Office Visit with
+            # Dr. Roe", "Inpatient Stay — 03/04/2019"); a sentence's runs are cells of their own already
+            pieces = [(cell.start, cell.end)] if not taken else [] if sentence else _leftovers(flat, cell.start, cell.end, taken)
+            if not taken and not sentence and _kind_at_place(flat[cell.start : cell.end]):
+                pieces = _leftovers(flat, cell.start, cell.end, [])  # "Walk-in Visit at Harbor Clinic"
+            for start, end in pieces:
+                if (lead := _CAPS_LEAD.match(flat, start, end) or _KIND_LEAD.match(flat, start, end)) and not sentence and not generic_word(flat[lead.end() : end]):
+                    label = (label + " " + lead.group().strip()).strip()  # "PT TYPE Telehealth Visit", "POS Oak Ridge Clinic"
+                    start = lead.end()
+                value = flat[start:end]
+                start, end = base + start, base + end
+                if _CONTENT_LABEL.search(label) and not _TYPE_LABEL.search(label) and not _PLACE_LABEL.search(label):
+                    continue
+                is_kind = visit_phrase(value)
+                is_place = _org_like(value) or (bool(_PLACE_LABEL.search(label)) and facility_like(value))
+                if is_kind and is_place:
+                    if _PLACE_LABEL.search(label) and not _TYPE_LABEL.search(label):
+                        is_kind = False
+                    elif _TYPE_LABEL.search(label) or not place_not_kind(value):
+                        is_place = False
+                    else:
+                        is_kind = False
+                if is_kind:
+                    kinds.append(Value(start, end, text[start:end], label, order))
+                elif is_place:
+                    span = trim_facility(text, start, end)
+                    if span:
+                        places.append(Value(*span, label, order))
+                elif not taken and label and _person_label(label) and (span := _bare_name(text, start, end)):
+                    persons.append(Value(*span, label, order))
     out = HeaderValues()
     visit_dates = [(m, lab) for m, lab in dates if not _DATE_NOT_VISIT.search(lab) and not _DISCHARGE.search(lab)]
     if visit_dates:
@@ -440,6 +443,39 @@ def read(text: str, lines: LineIndex, rows: list[int]) -> HeaderValues:
     if kinds:
         out.encounter_type = min(kinds, key=lambda k: (not _TYPE_LABEL.search(k.label), not _VISIT_HEAD.search(k.text), k.order))
     return out
+
+
+# What joins a name or a date to the words beside it in one cell: "Office Visit with Dr. Roe", "Stay — 03/04".
+_JOINS = r"(?:with|by|at|on|for|from|seen|in|to|of|and|under)"
+_JOIN_LEAD = re.compile(rf"(?:[\W_]+|(?i:{_JOINS})\s+)+")
+_JOIN_TRAIL = re.compile(rf"(?:[\W_]+|\s(?i:{_JOINS}))+$")
+_JOIN_INSIDE = re.compile(r"\s+(?:at|with|by)\s+|\s+[—–·|]\s+", re.I)
+
+
+def _leftovers(flat: str, start: int, end: int, taken: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The stretches of ``flat[start:end]`` outside the ``taken`` spans, without the words that join them
+    to those spans or to each other ("Walk-in Visit at Harbor Clinic"); only stretches with a word of two
+    letters are kept."""
+    out, pos = [], start
+    for a, b in sorted(taken) + [(end, end)]:
+        if a > pos:
+            lead = _JOIN_LEAD.match(flat, pos, a)
+            lo = lead.end() if lead else pos
+            trail = _JOIN_TRAIL.search(flat, lo, a)
+            hi = trail.start() if trail else a
+            cut = lo
+            for join in [*_JOIN_INSIDE.finditer(flat, lo, hi), None]:
+                stop = join.start() if join else hi
+                if stop > cut and re.search(r"[A-Za-z]{2}", flat[cut:stop]):
+                    out.append((cut, stop))
+                cut = join.end() if join else hi
+        pos = max(pos, b)
+    return out
+
+
+def _kind_at_place(value: str) -> bool:
+    """A kind and a place joined in one cell: "Walk-in Visit at Harbor Clinic"."""
+    return bool(_JOIN_INSIDE.search(value)) and visit_phrase(value) and _org_like(value)
 
 
 # Abbreviated labels in capitals before a value in mixed case: "PT TYPE Telehealth Visit", "POS Harbor Clinic".
@@ -470,7 +506,7 @@ def _sentence_cells(flat: str) -> list[_Cell]:
 
 _CAPS_NAME = re.compile(
     r"\b[A-Z][A-Z'’-]+(?:\s+[A-Z]\.?)?(?:\s+[A-Z][A-Z'’-]+){1,2},?\s+(?-i:MD|DO|NP|PA-C|PA|RN|DPM|DDS|FNP-C|FNP|APRN|CRNP|DNP|CNM|MBBS)"
-    r"(?:,\s*(?:FACS|FACP|FACC|FAAP|PHD|MPH))*(?![A-Za-z])"
+    r"(?:,\s*(?:FACS|FACP|FACC|FAAP|PHD|MPH))*(?![A-Za-z])(?![ \t]*\d{5}(?!\d))"
 )
 # Role words that lead a name on a stamp or signature line ("Scribe Fatima Osei, MD", "Documented by ...").
 _ROLE_LEAD = re.compile(r"(?:(?:scribe|staff|doc|attending|provider|physician|clinician|author|documented|written|recorded|signed|"
@@ -514,7 +550,11 @@ def glued_start(line: str, start: int) -> int:
     return match.start("name") if match and match.end() == start else start
 
 
-_BARE_NAME = re.compile(r"(?:[A-Z][A-Za-z'’-]*[a-z]|[A-Z]\.)(?:,?\s+(?:[A-Z][A-Za-z'’-]*[a-z]|[A-Z]\.)){1,3}")
+_BARE_NAME = re.compile(
+    r"(?:[A-Z][A-Za-z'’-]*[a-z]|[A-Z]\.)(?:,?\s+(?:[A-Z][A-Za-z'’-]*[a-z]|[A-Z]\.)){1,3}"
+    # a surname first in capitals, as registration systems print it: "ROE,JANE M", "ROE, JANE"
+    r"|[A-Z][A-Z'’-]+,\s*[A-Z][A-Z'’-]+(?:\s+[A-Z]\.?)?"
+)
 
 
 def _bare_name(text: str, start: int, end: int) -> tuple[int, int, str] | None:

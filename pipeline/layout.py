@@ -203,12 +203,14 @@ _CREDENTIAL = (
 # no person).
 _CLINICIAN_CREDENTIAL = r"(?:M\.?D\.?|D\.?O\.?|N\.?P\.?|PA-C|R\.?N\.?|APRN|CRNP|DNP|FNP-C|FNP|ANP|AGNP|MBBS|DPM|CNM|CRNA|DDS|DMD|LCSW)"
 _NAME_WORD = r"(?:[A-Z][A-Za-z'’-]*[a-z]|[A-Z]\.|[A-Z](?![A-Za-z]))"
-# "Jane M. Roe, MD", "ROE, JANE MD", "JANE M. ROE, MD", "Dr. Jane Roe", "J. Roe NP", "Roe, Jane (Attending)"
+# "Jane M. Roe, MD", "ROE, JANE MD", "JANE M. ROE, MD", "Dr. Jane Roe", "J. Roe NP", "Roe, Jane (Attending)";
+# an address's state before its ZIP code ("..., Millbrook, PA 17076") is no credential
 PERSON = re.compile(
     r"(?:\b(?:Dr|Doctor)\.?\s+" + _NAME_WORD + r"(?:\s+" + _NAME_WORD + r"){0,3}"
     r"|\b" + _NAME_WORD + r"(?:,?\s+" + _NAME_WORD + r"){1,3},?\s+" + _CREDENTIAL + r"\b"
     r"|\b[A-Z][A-Z'’-]+,\s*[A-Z][A-Z'’-]+(?:\s+[A-Z]\.?)?,?\s+" + _CREDENTIAL + r"\b"
     r"|\b[A-Z][A-Z'’-]+(?:\s+[A-Z]\.)?(?:\s+[A-Z][A-Z'’-]+){1,2},\s*" + _CLINICIAN_CREDENTIAL + r"\b)"
+    r"(?![ \t]*\d{5}(?!\d))"  # "Larkspur Ave, Millbrook, PA 17076": a state before its ZIP code, no credential
 )
 # Head words of organisation names ("Harbor Clinic", "ST. BRENDAN REGIONAL MEDICAL CENTER", "Oak Partners").
 _ORG_HEADS = (

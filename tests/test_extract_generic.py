@@ -253,6 +253,18 @@ HEADERS = [
     # a patient banner (birth date beside a record number) gives way to the header after it
     ("Felix Nwosu ~ 39808915 ~ 1945-02-16\n\n2019-03-04 17:41 · SUMMIT COUNTY MEDICAL GROUP · doc: HELEN T. GRUNWALD, MD · TELEPHONE ENCOUNTER\n",
      date(2019, 3, 4), None, "HELEN T. GRUNWALD, MD", "SUMMIT COUNTY MEDICAL GROUP", "TELEPHONE ENCOUNTER"),
+    # a kind or a clinician beside a name or a date in one cell
+    ("Consultation Visit by Dr. Jane Roe\nMarch 4, 2019\n", date(2019, 3, 4), None, "Dr. Jane Roe", None, "Consultation Visit"),
+    ("Walk-in Visit at Harbor Clinic on 03/04/2019\n", date(2019, 3, 4), None, None, "Harbor Clinic", "Walk-in Visit"),
+    ("04-Mar-2019 — Walk-in Visit at Harbor Clinic\n", date(2019, 3, 4), None, None, "Harbor Clinic", "Walk-in Visit"),
+    # an abbreviation that is part of the kind ("ED Visit"), not a label before it
+    ("RECORD  ED Visit\n  when      2019-03-04T10:15:00\n  author    Jane Roe, MD\n", date(2019, 3, 4), None, "Jane Roe, MD", None, "ED Visit"),
+    # a surname first in capitals, as registration systems print it, next to a clinician's label
+    ("NOTE DATE: MAR 04, 2019@10:15\n  AUTHOR: ROE,JANE M      COSIGNER:\n", date(2019, 3, 4), None, "ROE,JANE M", None, None),
+    ("Ticket 0464321   From 03/04/2019\nRendering: ROE, JANE     Place: HARBOR GENERAL HOSPITAL\n",
+     date(2019, 3, 4), None, "ROE, JANE", "HARBOR GENERAL HOSPITAL", None),
+    # an address's state before its ZIP code is no credential
+    ("Harbor Radiology Associates\n100 Main St, Easton, PA 18042\nMarch 4, 2019\n", date(2019, 3, 4), None, None, "Harbor Radiology Associates", None),
     # other people's dates and names are skipped: birth, a referring clinician
     ("DOB: 01/02/1950   Seen: 03/04/2019\nPCP: John Smith, MD   Attending: Jane Roe, MD\n",
      date(2019, 3, 4), None, "Jane Roe, MD", None, None),
