@@ -258,6 +258,43 @@ Knee pain for a week.
     assert decisions[10].start and "inside_stay" not in decisions[10].names
 
 
+def test_a_stay_whose_admission_is_not_printed_is_bounded_below_by_its_first_date() -> None:
+    """Newest first, with no admission date printed: the stay opens on its first dated note and its
+    discharge summary prints only the discharge; a visit dated weeks before that, printed below it, is
+    an earlier encounter (before the fix it stayed inside the stay: earlier than the discharge)."""
+    text = """Hospital day 2 progress note
+Date: 03/11/2016
+Stable overnight, pain controlled.
+
+DISCHARGE SUMMARY
+Date: 03/14/2016
+Discharge Date: 03/14/2016
+Hospital course: chest pain, ruled out.
+Electronically signed by Ann Bee, MD on 03/14/2016 at 10:00
+
+
+Seen: 01/22/2016
+Clinician: Ann Bee, MD
+Knee pain for a week.
+"""
+    decisions = {d.cues.line: d for d in create("rules", scorer="none").trace(DetectionInput("doc", text, LineIndex(text)))}
+    assert decisions[11].start and "inside_stay" not in decisions[11].names
+
+
+def test_a_date_its_words_give_to_another_day_makes_no_header_by_form() -> None:
+    """A short dated label-value line is a header by its form, unless the words before its date name
+    another day: a prior study, a birth, the last or next visit."""
+    from pipeline import cues
+    from pipeline.detect.rules import _block_dates
+
+    for line, dated in [
+        ("Comparison: Prior study 07/22/2011.", False), ("DOB: 05/26/1937", False), ("Next visit: 04/02/2019", False),
+        ("Date of last visit: 03/30/2013", False), ("Service date: 07/22/2011", True), ("Last Name: ROE   Seen: 03/04/2019", True),
+    ]:
+        assert bool(_block_dates([line], [0], False)) == dated, line
+    assert cues.OTHER_DAY.search("Prior study ") and not cues.OTHER_DAY.search("DATE OF NOTE: ")
+
+
 def test_a_discharge_summary_below_later_visits_does_not_pull_them_into_its_stay() -> None:
     """Newest first: the visits of March and June sit above a February stay's discharge summary. Its
     look back rejoins only notes dated inside the stay (from admission to discharge)."""
@@ -292,7 +329,8 @@ def test_list_items_take_hash_bullets_icd_coded_lines_and_ocr_damaged_doses() ->
 def test_scorer_decisions_keep_the_cues_where_they_read_the_record(tmp_path) -> None:
     """With the shipped scorer on generated records of every family: a start the cues made falls only in
     a record where the scorer rejects at least ``veto_share`` of the cues' starts; in the other records
-    the cues' starts all stand and a candidate they kept for a stated reason (stay, same day, addendum)
+    the cues' starts all stand (but those resting on a header's form alone, which fall below
+    ``keep_threshold`` anywhere) and a candidate they kept for a stated reason (stay, same day, addendum)
     is never opened; in a misread record a start of the cues that was not vetoed gave way to a likelier
     start only the scorer made right above it; every start only the scorer made leaves a body of
     MIN_BODY_LINES content lines above the next start and has at least ``threshold``, or
@@ -300,7 +338,7 @@ def test_scorer_decisions_keep_the_cues_where_they_read_the_record(tmp_path) -> 
     from bisect import bisect_left, bisect_right
 
     from pipeline.detect.features import KEEP_REASONS, candidate_table
-    from pipeline.detect.rules import MIN_BODY_LINES, MIN_SCORED_CANDIDATES, record_layout
+    from pipeline.detect.rules import MIN_BODY_LINES, MIN_SCORED_CANDIDATES, _form_only, record_layout
     from pipeline.synth import generate_corpus, select_families
 
     detector = create("rules")
@@ -326,7 +364,10 @@ def test_scorer_decisions_keep_the_cues_where_they_read_the_record(tmp_path) -> 
         cue_lines = {d.cues.line for d, _ in starts}
         seen["misread" if misread else "read"] += 1
         if not misread:
-            assert cue_lines <= chosen, path
+            # ... but a start resting on its form alone falls wherever the scorer vetoes it
+            vetoed = {d.cues.line for d, q in starts if _form_only(d.cues) and q < detector.keep_threshold}
+            assert cue_lines - vetoed <= chosen, path
+            assert not vetoed & chosen, path
             kept = {d.cues.line for d in decisions[1:] if not d.start and set(d.names) & set(KEEP_REASONS)}
             assert not kept & chosen, path
         else:

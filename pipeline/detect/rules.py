@@ -33,7 +33,9 @@ as the start), only one of the two starts stands: in a record the cues misread t
 record they read the next one. A start the cues made falls when the model
 gives it less than ``keep_threshold``, but only in a record where the model rejects at least
 ``veto_share`` of the cues' starts, i.e. the cues misread the record's template; in a record the cues
-read, their starts all stand and so do the reasons they kept a candidate inside an encounter (an open
+read, their starts all stand (but one that rests on a header's form alone, with no header or title the
+cues' vocabulary knows: the model weighs that form in its context, and a dated "Comparison: Prior study
+<date>" line has the form too) and so do the reasons they kept a candidate inside an encounter (an open
 stay, the same day, an addendum). A record of a dozen candidates or fewer keeps the cues' starts.
 Why: the model is trained on generated records only, and the generator under-represents the sources
 the cues were written from; measured, the model alone loses 0.12 F1 on the dev corpus, a plain
@@ -441,7 +443,8 @@ class RulesDetector(Detector):
             # (an open stay, the same day, an addendum) stays kept.
             body = d.start or self._body(lay, block_end, d.cues.line)
             reasoned = not d.start and not misread and not KEEP_ONLY.isdisjoint(d.names)
-            if p >= (keep if d.start else threshold) and d.cues.line > block_end and body and not reasoned:
+            floor = (keep or (self.keep_threshold if _form_only(d.cues) else 0.0)) if d.start else threshold
+            if p >= floor and d.cues.line > block_end and body and not reasoned:
                 block_end = max(block_end, d.cues.block[-1] if d.cues.block else d.cues.line)
                 boundary = EncounterBoundary(doc.lines.starts[d.cues.line], d.cues.line, round(float(p), 4), explain(d, row))
                 chosen.append((boundary, None if d.start else block_end))
@@ -664,9 +667,11 @@ class _Encounter:
     def _stay_continues(self, when: date | None, gap_days: int) -> bool:
         """After a discharge note only same-day notes still belong to the stay (the physician's
         summary after the nurse's); a printed discharge date bounds the stay; otherwise a note belongs
-        unless its date jumps past the gap. A note dated days before the printed admission belongs to
-        an earlier encounter (a record printed newest first lists those below the stay)."""
-        if when is not None and self.admitted and when < self.admitted - timedelta(days=1):
+        unless its date jumps past the gap. A note dated days before the admission (printed, or else the
+        stay's first date) belongs to an earlier encounter (a record printed newest first lists those
+        below the stay)."""
+        began = self.admitted or self.first_date
+        if when is not None and began and when < began - timedelta(days=1):
             return False
         if self.discharged:
             return isinstance(self.discharged, date) and when is not None and when <= self.discharged
@@ -681,6 +686,13 @@ def _looks_back(c: LineCues) -> bool:
     """A note that restates an earlier admission: a discharge summary, or a note dated after the
     admission date it prints."""
     return bool(c.admitted and (c.discharge_note or (c.date and c.admitted < c.date)))
+
+
+def _form_only(c: LineCues) -> bool:
+    """A candidate the cues call a header by its form alone (a dated label-value block, a stamp), with no
+    header or title their vocabulary knows: the scorer, which weighs the same form in context, may veto it
+    in any record."""
+    return c.structural_header and not (c.encounter_header or c.note_header or c.titles)
 
 
 def _headed(c: LineCues) -> bool:
@@ -838,11 +850,13 @@ def _inside_table(lines: list[str], j: int) -> bool:
 
 def _block_dates(lines: list[str], window: list[int], pair_run: bool) -> list[date]:
     """Dates printed in a block's first lines (in all of them when it is a run of label-value lines),
-    skipping sentences that cite another visit."""
+    skipping sentences that cite another visit and dates whose words name another day (a prior study,
+    a birth)."""
     found = []
     for j in window if pair_run else window[:3]:
         if not cues.FALSE_CUE.search(lines[j]):
-            found += [m.value for m in find_dates(layout.ocr_digits(lines[j][:HEADER_LINE_CHARS]))]
+            head = layout.ocr_digits(lines[j][:HEADER_LINE_CHARS])
+            found += [m.value for m in find_dates(head) if not cues.OTHER_DAY.search(head, max(0, m.start - 40), m.start)]
     return found
 
 
