@@ -108,12 +108,11 @@ FALSE_CUE = re.compile(
     r"\b" + _labels("last seen", "was seen on", "previously seen", "seen on", "prior visit", "carried forward", "copied from prior", "as of") + r"\b",
     re.I,
 )
-# Words right before a date that make it another day than the visit's: "Prior study 07/22/2011", "DOB:
-# 05/26/1937", "Next visit 4/2/19", "Last updated 03/04/2019" (in the date's own cell: no wide gap or bar between).
-OTHER_DAY = re.compile(
-    r"\b" + _labels("prior", "previous", "previously", "last", "next", "due", "dob", "birth", "born", "comparison") + r"\b(?:[^\d\n|;¦\t ]| (?! )){0,25}$",
-    re.I,
-)
+# Words that give a date to another day than the visit's: "DOB", "Printed", "Next visit", "Prior study".
+ELSEWHEN_WORDS = ("dob", "birth", "born", "printed", "print", "fax", "faxed", "sent", "request", "requested", "last", "prior",
+                  "previous", "previously", "next", "due", "expires", "age", "lmp", "onset", "injury", "dod", "comparison")
+# ... standing right before a date, in its own cell (no wide gap or bar between): "Prior study 07/22/2011".
+OTHER_DAY = re.compile(r"\b" + _labels(*ELSEWHEN_WORDS) + r"\b(?:[^\d\n|;¦\t ]| (?! )){0,25}$", re.I)
 FURNITURE = re.compile(
     r"(?:\b" + fuzzy("page") + r"\s*[\dlIO|]+\s*(?:" + fuzzy("of") + r"|/)\s*[\dlIO|]+"
     r"|\b" + fuzzy("printed") + r"\b.{0,40}\d"

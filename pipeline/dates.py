@@ -50,6 +50,9 @@ DATE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("ymd", re.compile(r"(?P<y>(?:19|20)(?<![\d/.-]..)\d\d)(?P<sep>[/.])(?P<m>\d\d?)(?P=sep)(?P<d>\d\d?)(?![\d/.]\d)")),
     # 04.03.2019: a dotted numeric date is day first, as the countries that print dots write it
     ("dmy_dot", re.compile(r"(?P<d>\d(?<![\w/.-]\d)\d?)\.(?P<m>\d\d?)\.(?P<y>(?:19|20)\d\d)(?![\d.]\d|\d)")),
+    # 2019-Mar-04, 2019 MAR 04: a year first is year-month-day with a month's name too (a space between
+    # them only with a two-digit day: "in 2019 May 4 patients" is prose)
+    ("ymd_mon", re.compile(r"(?P<y>(?:19|20)(?<![\d/.-]..)\d\d)(?P<sep>[- ])" + _MONTH + r"(?P=sep)(?P<d>\d\d|(?<=-)\d)(?![\d:])", re.I)),
     # 4 March 2019, 04-MAR-2019, 4th March 2019, 04MAR2019
     ("dmy_mon", re.compile(r"(?P<d>\d(?<![\w-]\d)\d?)" + _ORDINAL + r"(?:[- ]|(?=[A-Za-z]{3}))" + _MONTH + r"[- ,]*(?P<y>\d{4})(?!\d)", re.I)),
     # 04-Mar-19: a two-digit year only between dashes, and not a clock time
@@ -95,7 +98,7 @@ def parse_match(match: re.Match[str], today: date | None = None) -> date | None:
 # digit; these need one of their marks, or a month's name; compact dates are asked for by the caller.
 _ANY_DIGIT = re.compile(r"\d")
 _MARKS = {"iso": "-", "us": "/", "us_dash": "-", "ymd": "/.", "dmy_dot": ".", "compact_value": ":="}
-_NAMED_MONTH = frozenset({"dmy_mon", "dmy_mon_yy", "mon_dy"})
+_NAMED_MONTH = frozenset({"ymd_mon", "dmy_mon", "dmy_mon_yy", "mon_dy"})
 _MONTH_STEMS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 
 

@@ -60,12 +60,13 @@ SPECIALTY = re.compile(r"\b(?:\w+olog(?:y|ie)|\w+iatrics|\w+(?:pedics|paedics)|m
 
 # Label roles, by clinical meaning.
 # (OCR-tolerant: "Requcst date", "Rcported")
-_DATE_NOT_VISIT = re.compile(
-    r"\b(?:d\.o\.b|" + cues._labels("dob", "birth", "born", "printed", "print", "fax", "faxed", "sent", "request", "requested",
-                                     "transcribed", "last", "prior", "previous", "previously", "next", "due", "expires", "age",
-                                     "signed", "dictated", "received", "reported", "resulted", "lmp", "onset", "injury", "dod") + r")\b",
-    re.I,
-)
+# Labels of dates that are not the visit's: another day (cues.ELSEWHEN_WORDS), or the day the record was
+# written, on or soon after the visit: the visit's date when the block prints no other ("Dictated
+# 28-Nov-10 16:20 / transcribed 29-Nov-10 12:33")
+_RECORDED_WORDS = ("signed", "dictated", "transcribed", "received", "reported", "resulted")
+_DATE_ELSEWHEN = re.compile(r"\b(?:d\.o\.b|" + cues._labels(*cues.ELSEWHEN_WORDS) + r")\b", re.I)
+_DATE_RECORDED = re.compile(r"\b" + cues._labels(*_RECORDED_WORDS) + r"\b", re.I)
+_DATE_NOT_VISIT = re.compile(r"\b(?:d\.o\.b|" + cues._labels(*cues.ELSEWHEN_WORDS, *_RECORDED_WORDS) + r")\b", re.I)
 _DISCHARGE = re.compile(r"\b(?:dis?ch\w*|dsc|dc|d/c|disch|end|to|thru|through|until|out|departure|depart\w*|left)\b", re.I)
 _OTHER_PERSON = re.compile(
     r"\b(?:referr\w*|refer\w*|ref|requesting|req|pcp|primary care|cc|copy|copies|patient|pt|guarantor|contact|"
@@ -430,6 +431,9 @@ def read(text: str, lines: LineIndex, rows: list[int]) -> HeaderValues:
                     persons.append(Value(*span, label, order))
     out = HeaderValues()
     visit_dates = [(m, lab) for m, lab in dates if not _DATE_NOT_VISIT.search(lab) and not _DISCHARGE.search(lab)]
+    if not visit_dates:
+        recorded = [(m, lab) for m, lab in dates if _DATE_RECORDED.search(lab) and not _DATE_ELSEWHEN.search(lab)]
+        visit_dates = sorted(recorded, key=lambda pair: pair[0].value)[:1]
     if visit_dates:
         out.date = visit_dates[0][0]
         later = [m for m, lab in dates if _DISCHARGE.search(lab) and not _DATE_NOT_VISIT.search(lab) and m.start > out.date.start]

@@ -22,6 +22,8 @@ from pipeline.dates import find_dates, first_date
         ("Mar-04-2019", "Mar-04-2019", date(2019, 3, 4)),
         ("*** 04.03.2019 ***", "04.03.2019", date(2019, 3, 4)),
         ("04MAR2019 0800", "04MAR2019", date(2019, 3, 4)),
+        ("Admit 2019-Mar-04 08:00", "2019-Mar-04", date(2019, 3, 4)),
+        ("DOS 2019 MAR 04", "2019 MAR 04", date(2019, 3, 4)),
     ],
 )
 def test_dates_in_common_styles_are_read_with_exact_spans(text: str, printed: str, when: date) -> None:
@@ -29,7 +31,7 @@ def test_dates_in_common_styles_are_read_with_exact_spans(text: str, printed: st
     assert [(text[m.start : m.end], m.value) for m in found] == [(printed, when)]
 
 
-@pytest.mark.parametrize("text", ["v2019.1.2.3", "v1.2.2019", "12-Mar-19:30", "ratio 2019/13/45", "Version 2019.03.04.1", "Mar 4, 19"])
+@pytest.mark.parametrize("text", ["v2019.1.2.3", "v1.2.2019", "12-Mar-19:30", "ratio 2019/13/45", "Version 2019.03.04.1", "Mar 4, 19", "in 2019 May 4 were seen"])
 def test_date_lookalikes_stay_unread(text: str) -> None:
     assert list(find_dates(text)) == []
 
@@ -58,6 +60,7 @@ def test_each_style_matches_what_its_plain_look_behind_form_matches() -> None:
         "us_dash": r"(?<![\d/.-])(?P<m>\d\d?)-(?P<d>\d\d?)-(?P<y>\d{4})(?![\d-])",
         "ymd": r"(?<![\d/.-])(?P<y>(?:19|20)\d\d)(?P<sep>[/.])(?P<m>\d\d?)(?P=sep)(?P<d>\d\d?)(?![\d/.]\d)",
         "dmy_dot": r"(?<![\w/.-])(?P<d>\d\d?)\.(?P<m>\d\d?)\.(?P<y>(?:19|20)\d\d)(?![\d.]\d|\d)",
+        "ymd_mon": r"(?<![\d/.-])(?P<y>(?:19|20)\d\d)(?P<sep>[- ])" + _MONTH + r"(?P=sep)(?P<d>\d\d|(?<=-)\d)(?![\d:])",
         "dmy_mon": r"(?<![\w-])(?P<d>\d\d?)" + _ORDINAL + r"(?:[- ]|(?=[A-Za-z]{3}))" + _MONTH + r"[- ,]*(?P<y>\d{4})(?!\d)",
         "dmy_mon_yy": r"(?<![\w-])(?P<d>\d\d?)-" + _MONTH + r"-(?P<y>\d\d)(?![\d:])",
         "mon_dy": r"(?<!\w)" + _MONTH + r"(?:\s+|-)(?P<d>\d\d?)" + _ORDINAL + r"(?:,?\s+|-)(?P<y>\d{4})(?!\d)",
@@ -66,7 +69,7 @@ def test_each_style_matches_what_its_plain_look_behind_form_matches() -> None:
     }
     rng = random.Random(7)
     dates = ["2019-03-04", "3/4/2019", "03/04/19", "03-04-2019", "2019/03/04", "2019.3.4", "04.03.2019", "4 March 2019",
-             "04-MAR-2019", "4th Mar 2019", "04MAR2019", "04-Mar-19", "March 4, 2019", "Sep-04-2019", "20190304", "1999-12-31"]
+             "04-MAR-2019", "4th Mar 2019", "04MAR2019", "04-Mar-19", "March 4, 2019", "Sep-04-2019", "20190304", "1999-12-31", "2019-Mar-4", "2019 MAR 04"]
     neighbours = ["", " ", "x", "1", "/", "-", ".", "_", "é", "(", "a1", "20", "/1", ":", "\n", "Dr.", "= "]
     text = "".join(rng.choice(neighbours) + rng.choice(dates) + rng.choice(neighbours) for _ in range(4000))
     for style, pattern in DATE_PATTERNS:

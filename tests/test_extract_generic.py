@@ -265,6 +265,9 @@ HEADERS = [
      date(2019, 3, 4), None, "ROE, JANE", "HARBOR GENERAL HOSPITAL", None),
     # an address's state before its ZIP code is no credential
     ("Harbor Radiology Associates\n100 Main St, Easton, PA 18042\nMarch 4, 2019\n", date(2019, 3, 4), None, None, "Harbor Radiology Associates", None),
+    # a block that dates only its writing is dated by the earliest of those dates
+    ("REPORT #5176736\nDictating clinician: Jane Roe, MD\nTranscribed 05-Mar-19 12:33 / dictated 04-Mar-19 16:20\n",
+     date(2019, 3, 4), None, "Jane Roe, MD", None, None),
     # other people's dates and names are skipped: birth, a referring clinician
     ("DOB: 01/02/1950   Seen: 03/04/2019\nPCP: John Smith, MD   Attending: Jane Roe, MD\n",
      date(2019, 3, 4), None, "Jane Roe, MD", None, None),
