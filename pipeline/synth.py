@@ -1323,8 +1323,14 @@ def _wrap(c: _Ctx, text: str) -> list[str]:
 
 
 def _section(c: _Ctx, ns: _NS, name: str, content: str | list[str | _Line]) -> list[_Line]:
-    """A labelled section: inline ("LABEL: text") or label line + content lines."""
-    label = name.upper() if ns.upper else name
+    """A labelled section: inline ("LABEL: text") or label line + content lines; a markdown export heads
+    it its way ("# Chief Complaint") on a line of its own."""
+    mark = c.style.primary.section_mark
+    label = name.upper() if ns.upper and not mark else name
+    if mark:
+        rows = _wrap(c, content) if isinstance(content, str) else content
+        lines = [_ln(mark.format(name=label), kind="section")] + [r if isinstance(r, _Line) else _ln(r) for r in rows]
+        return lines + _blank(max(1, ns.gap))
     if isinstance(content, str) and ns.inline:
         rows = _wrap(c, f"{label}: {content}")
         lines = [_ln(rows[0], kind="section")] + [_ln(r) for r in rows[1:]]
@@ -2190,7 +2196,8 @@ def select_families(ids: Iterable[str] | None = None, groups: Iterable[int] | No
 
 def family_example(family_id: str) -> list[str]:
     """The header lines a family prints for an invented encounter (a stay, or for a family limited to
-    some categories the first encounter of those), from a fixed seed: for listings and docs."""
+    some categories the first encounter of those), from a fixed seed, blank lines left out: for listings
+    and docs."""
     family = FAMILY_BY_ID[family_id]
     for seed in range(1, 100):
         rng = random.Random(seed)
@@ -2199,7 +2206,7 @@ def family_example(family_id: str) -> list[str]:
         if fits:
             style = _draw_style(rng, chart, FAMILIES)
             style.families[fits[0]] = family
-            return [line.text for line in _header(_Ctx(rng, chart, style, fits[0]))]
+            return [line.text for line in _header(_Ctx(rng, chart, style, fits[0])) if line.text]
     raise AssertionError(f"no invented chart has an encounter {family_id} can head")
 
 

@@ -3,7 +3,7 @@
 Why: a boundary detector trained on a handful of hard-coded header formats learns those words, not
 what an encounter start looks like. A Family fixes everything one source system does (layout,
 labels and their order, separator, label case, date and time style, distractor fields, note
-sub-headers, signatures, page furniture, record order); GRAMMAR_FAMILIES enumerates 60 of them.
+sub-headers, signatures, page furniture, record order); GRAMMAR_FAMILIES enumerates 64 of them.
 Families are split into six groups by layout cluster, and every group draws its words (labels,
 titles, sub-header and signature phrases, furniture) from its own slice of each vocabulary, so a
 model trained on five groups has never seen the sixth group's layouts or words (leave-family-out).
@@ -136,6 +136,7 @@ class Family:
     furniture: tuple[Furniture, ...] = field(default=(), repr=False)
     newest_first: bool = False
     categories: tuple[str, ...] = ()
+    section_mark: str = ""  # how the notes of this family's records head their sections: "" ("Label:"), or markdown
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -306,6 +307,9 @@ PROSE_TEMPLATES = (
     "{provider} evaluated the patient at {facility} on {date} ({type}).",
     "Patient attended {facility} on {date} for {type} with {provider}.",
 )
+# Markdown section headings the notes of a markdown export print ("# Chief Complaint", "**Plan**"): most
+# markdown and date-line families, and some of every group (a body's headings do not follow its header's).
+SECTION_MARKS = ("# {name}", "## {name}", "**{name}**")
 MARKDOWN_HEADINGS = ("## {type} — {date}", "# {date} · {type}", "### {type} ({date})", "## {date} | {type}")
 
 # --------------------------------------------------------------------------------------------
@@ -319,7 +323,7 @@ GROUP_LAYOUTS = {  # family k of group g has layout GROUP_LAYOUTS[g][k]; append 
     3: ("label_block", "inline_pairs", "one_line") * 3 + ("label_block",),
     4: ("md_table", "fixed_columns", "key_value", "pipe_cells", "xml_tag", "json_line", "md_table",
         "fixed_columns", "key_value", "pipe_cells"),
-    5: ("prose", "markdown", "title_block") * 3 + ("prose",),
+    5: ("prose", "markdown", "title_block") * 3 + ("prose",) + ("date_line",) * 4,
 }
 LABELLED = {"ascii_box", "unicode_box", "account_banner", "account_grid", "label_block", "inline_pairs", "one_line",
             "md_table", "fixed_columns", "key_value", "xml_tag", "json_line"}
@@ -343,6 +347,7 @@ LAYOUT_DATES = {
     "prose": ("long", "ordinal", "dmy_long", "abbr", "wday", "mdy"),
     "markdown": ("iso", "long", "ordinal", "dmy_long", "wday", "abbr"),
     "title_block": ("wday", "long", "ordinal", "dmy_long", "mdy", "dmon_title"),
+    "date_line": ("iso", "long", "mdy", "wday", "dmy_long", "iso_sp"),
 }
 LAYOUT_SEPARATORS = {
     "ascii_box": ("colon", "dcolon", "dots", "align", "colon_align", "dash"),
@@ -362,7 +367,7 @@ LAYOUT_SEPARATORS = {
 JOINERS = {"inline_pairs": ("    ", " | ", "; ", "   "), "one_line": ("    ", " | ", "; ", "  "),
            "account_banner": (" | ", "   ", " ¦ ", " // "), "account_grid": ("   ", " | "),
            "stamp_line": ("  ", " — ", " · ", " / "), "pipe_cells": (" | ", " ¦ ", " ‖ "),
-           "ascii_box": ("    ",), "unicode_box": ("    ",)}
+           "ascii_box": ("    ",), "unicode_box": ("    ",), "date_line": (" — ", "  ", " · ")}
 FRAMES = {  # top-left, top-right, bottom-left, bottom-right, horizontal, vertical, left tee, right tee
     "plus": "++++-|++", "equals": "++++=|++", "star": "********", "hash": "########", "light": "┌┐└┘─│├┤",
     "double": "╔╗╚╝═║╠╣", "heavy": "┏┓┗┛━┃┣┫", "round": "╭╮╰╯─│├┤",
@@ -597,12 +602,19 @@ def _r_titled(f: Family, values: Mapping[str, Value]) -> list[Row]:
     return rows
 
 
+def _r_date_line(f: Family, values: Mapping[str, Value]) -> list[Row]:
+    """The date alone on its line, as note exports print it (a synthetic EHR's notes, a portal's
+    visit list), or the date with the visit's kind beside it; `width` 1 leaves a blank line under it."""
+    kind = [f.joiner, *values["type"]] if "type" in values and f.variant == "typed" else []
+    return [[*values["date"], *kind]] + [[]] * f.width
+
+
 _RENDERERS = {
     "ascii_box": _r_box, "unicode_box": _r_box, "stamp_line": _r_stamp, "rule_banner": _r_rule,
     "account_banner": _r_account, "account_grid": _r_account, "label_block": _r_block, "inline_pairs": _r_block,
     "one_line": _r_block, "md_table": _r_table, "fixed_columns": _r_table, "pipe_cells": _r_cells,
     "key_value": _r_keyed, "xml_tag": _r_keyed, "json_line": _r_keyed, "prose": _r_prose, "markdown": _r_markdown,
-    "title_block": _r_titled,
+    "title_block": _r_titled, "date_line": _r_date_line,
 }
 _SLOT = re.compile(r"\{(\w+)\}")
 
@@ -678,6 +690,8 @@ def _fields(rng: random.Random, lex: Lexicon, layout: str) -> tuple[tuple[str, s
         lead = [("date", ""), ("type", "")]
         rest = [(slot, labels[slot]) for slot in others if slot != "type"] + stay + extra
         return (*(lead[::-1] if layout == "rule_banner" and rng.random() < 0.5 else lead), *rng.sample(rest, len(rest)))
+    if layout == "date_line":
+        return (("date", ""), ("type", ""))
     if layout in ("prose", "title_block", "pipe_cells"):
         return (("date", ""), *[(slot, label if layout == "prose" else "") for slot, label in stay],
                 *[(slot, "") for slot in others])
@@ -723,6 +737,8 @@ def _grammar_family(group: int, k: int) -> Family:
         variant = str(rng.randrange(len(PROSE_TEMPLATES)))
     elif layout == "markdown":
         variant = str(rng.randrange(len(MARKDOWN_HEADINGS)))
+    elif layout == "date_line":
+        variant, width = rng.choice(("bare", "typed")), int(rng.random() < 0.6)  # width 1: a blank line under it
     upper = rng.random() < {"account_banner": 0.7, "account_grid": 0.7, "rule_banner": 0.5, "stamp_line": 0.5}.get(
         layout, 0.15)
     return Family(
@@ -732,6 +748,7 @@ def _grammar_family(group: int, k: int) -> Family:
         joiner=rng.choice(JOINERS.get(layout, ("",))), per_line=per_line, frame=frame, width=width, variant=variant,
         sub_styles=tuple(rng.sample(_sub_styles(lex), 2)), sig_styles=tuple(rng.sample(lex.signatures, 2)),
         furniture=(_furniture(rng, lex),), newest_first=rng.random() < 0.2,
+        section_mark=rng.choice(SECTION_MARKS) if rng.random() < (0.9 if layout in ("markdown", "date_line") else 0.15) else "",
     )
 
 
