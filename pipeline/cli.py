@@ -132,9 +132,10 @@ def build_parser() -> argparse.ArgumentParser:
     synth = sub.add_parser(
         "synth", help="generate synthetic records with gold labels",
         description="Write OUT/records/*.txt and OUT/gold.jsonl. Encounter headers are printed by header families: "
-        "60 sampled from a grammar, in 6 groups by layout cluster (0 boxes, 1 one-line stamps and rule banners, "
-        "2 hospital-account banners, 3 label-value blocks, 4 tables, columns and key-value, 5 prose, markdown and "
-        "unlabelled title blocks), each group with its own labels, note sub-headers, signatures and page furniture; "
+        "64 sampled from a grammar, in 6 groups by layout cluster (0 boxes, 1 one-line stamps and rule banners, "
+        "2 hospital-account banners, 3 label-value blocks, 4 tables, columns and key-value, 5 prose, markdown, "
+        "unlabelled title blocks and bare date lines), each group with its own labels, note sub-headers, signatures "
+        "and page furniture, some with markdown section headings in their notes; "
         "group 6 holds the 17 legacy formats. A record mixes a primary family with up to two others from the "
         "selection. For a leave-family-out split, train on --exclude-groups G and measure on --groups G.")
     synth.add_argument("--out", type=Path, metavar="OUT", help="folder to write records/ and gold.jsonl into")

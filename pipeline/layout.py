@@ -14,6 +14,7 @@ from __future__ import annotations
 import difflib
 import re
 import statistics
+from bisect import bisect_left
 from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -299,13 +300,49 @@ class Layout:
     @cached_property
     def closers(self) -> frozenset[str]:
         """Shapes that close notes in this record: the last line of at least three paragraphs, with a
-        date, a time or a capitals word (a credential) in it."""
+        date, a time or a capitals word (a credential) in it; and the shapes of its closing lines."""
         ends = [i for i in self.paragraph_ends if len(self.lines[i]) < 200]
         counts: dict[str, int] = defaultdict(int)
         for shape in self.shapes(ends):
             if len(shape) >= 4 and any(ch in shape for ch in "DTU"):
                 counts[shape] += 1
-        return frozenset(shape for shape, count in counts.items() if count >= MIN_REPEATS)
+        found = {shape for shape, count in counts.items() if count >= MIN_REPEATS}
+        return frozenset(found | set(self.shapes(sorted(self.closing_lines))))
+
+    @cached_property
+    def closing_lines(self) -> frozenset[int]:
+        """Lines a source system prints after its notes, whatever they say ("<<< end of transcribed report
+        #5176736 >>>", "--- End of Note ---"): one decorated line, printed again (digits aside) as the last
+        line of at least three paragraphs, most often under the note's signature. Decoration tells them from a
+        sentence that many notes end with; the signature from a marker that closes copied text inside a note."""
+        ends = [i for i in self.paragraph_ends if _decorated(self.lines[i])]
+        counts: dict[str, int] = defaultdict(int)
+        signed: dict[str, int] = defaultdict(int)
+        for i in ends:
+            counts[self.keys[i]] += 1
+            signed[self.keys[i]] += self._signed_above(i)
+        return frozenset(i for i in ends if counts[self.keys[i]] >= MIN_REPEATS and 2 * signed[self.keys[i]] >= counts[self.keys[i]])
+
+    def _signed_above(self, i: int) -> bool:
+        """Whether a clinician's name stands in one of the three content lines above line ``i`` (the note's
+        signature: what a closing line follows, and a copy-forward marker or a box's side does not)."""
+        k = bisect_left(self.content, i)
+        return any(len(self.lines[j]) < 160 and person_in(self.lines[j]) for j in self.content[max(0, k - 3) : k])
+
+
+_DECORATION = re.compile(r"[^\w\s.,:;'\"()/&%-]")
+_BOX_SIDE_PADDED = re.compile(r"\s{3,}[" + re.escape(BOX_EDGE) + r"]$")  # a box's line: "* CHART ENTRY      *"
+
+
+def _decorated(line: str) -> bool:
+    """A short line of words set off by marks that no sentence prints ("<<< ... >>>", "--- ... ---", "[[ ... ]]"),
+    not a table's row or a box's line."""
+    stripped = line.strip()
+    marks = len(_DECORATION.findall(stripped)) + 2 * len(re.findall(r"-{2,}", stripped))
+    return (
+        6 <= len(stripped) <= 120 and len(stripped.split()) <= 12 and marks >= 2 and any(ch.isalpha() for ch in stripped)
+        and not (is_rule(stripped) or table_row(stripped) or boxed(stripped) or _BOX_SIDE_PADDED.search(stripped))
+    )
 
 
 def analyse(lines: LineIndex, known_furniture: list[bool] | None = None) -> Layout:
@@ -421,8 +458,6 @@ def _interleaved(members: list[int], other: list[int]) -> bool:
 
 
 def _near(sorted_lines: list[int], i: int, distance: int) -> bool:
-    from bisect import bisect_left
-
     k = bisect_left(sorted_lines, i - distance)
     return k < len(sorted_lines) and sorted_lines[k] <= i + distance and sorted_lines[k] != i
 

@@ -172,7 +172,7 @@ class Lexicon(NamedTuple):
 
 
 GROUP_NAMES = {0: "boxes", 1: "one-line stamps and rule banners", 2: "hospital-account banners",
-               3: "label-value blocks", 4: "tables, columns and key-value", 5: "prose, markdown and title blocks"}
+               3: "label-value blocks", 4: "tables, columns and key-value", 5: "prose, markdown, title blocks and date lines"}
 
 LEXICONS = {
     0: Lexicon(

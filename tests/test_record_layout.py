@@ -287,6 +287,29 @@ def test_recurring_closing_lines_are_note_closers() -> None:
     assert layout.shape(0) not in layout.closers
 
 
+def test_a_decorated_line_that_closes_several_notes_is_a_closing_line_and_opens_nothing() -> None:
+    """A line printed after every note ("~~ fin du compte rendu 12 ~~", in words no rule names) closes the
+    notes under their signature: it is no candidate itself, and the header below it is weighed as a start
+    after a sign-off. A sentence that many notes end with, a table's last row, or a marker that closes
+    copied text with no signature above it, is no closing line."""
+    from pipeline.detect import DetectionInput
+    from pipeline.detect.rules import RulesDetector
+
+    out = []
+    for k in range(4):
+        out += [f"VISITE 0{k + 1}/02/2020  Ana Ruiz, MD", "Cough, better.", "Patient agrees with plan.", "| Na | 140 | mmol/L |",
+                "", "Meds: aspirin.", ">> end of copied list <<", "", "Plan: rest.", "Patient agrees with plan.", "Ana Ruiz, MD",
+                f"~~ fin du compte rendu {k + 10} ~~", "", ""]
+    text = "\n".join(out)
+    layout = analyse(LineIndex(text))
+    closing = sorted(layout.closing_lines)
+    assert [layout.lines[i][:6] for i in closing] == ["~~ fin"] * 4
+    decisions = {d.cues.line: d.cues for d in RulesDetector(scorer="none").trace(DetectionInput("closing.txt", text, LineIndex(text)))}
+    assert not set(closing) & set(decisions)
+    assert all(decisions[i + 3].after_signature for i in closing[:-1])
+
+
+
 def test_a_banner_misread_by_the_scanner_is_furniture_and_a_header_beside_a_page_break_is_not() -> None:
     """Lines glued to a page counter are furniture only when they read like the recurring banner with a
     few characters misread; a note's dated header that a page break lands beside stays content."""

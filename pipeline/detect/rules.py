@@ -221,7 +221,8 @@ class RulesDetector(Detector):
         content = lay.content
         enc_header = {i: h for i in content if (h := cues.encounter_header(lines[i]))}
         note_header = {i: h for i in content if i not in enc_header and (h := cues.note_header(lines[i]))}
-        signature = {i for i in content if cues.SIGNATURE.search(lines[i])}
+        # a recurring closing line of this record's template signs off like a signature
+        signature = {i for i in content if cues.SIGNATURE.search(lines[i])} | lay.closing_lines
         sign_off = _sign_offs(lines, content)
         # Title lines are looked up only among short lines that could be one (the matcher is the slow part).
         short = [i for i in content if len(lines[i]) <= SHORT_LINE and ":" not in lines[i]]
