@@ -35,7 +35,7 @@ Progress = Callable[[str], None]
 class TrainingRecipe:
     """Everything that decides a scorer: the generated records and the model's parameters."""
 
-    records: int = 600
+    records: int = 1000
     seed: int = 20261201
     variant: str = "mixed"
     exclude_groups: tuple[str, ...] = ()
