@@ -1,7 +1,8 @@
 """The rules detector: scored, explainable cues over the line structure of a record.
 
 A candidate is the first line of a block: a paragraph start (after blank lines or a separator rule,
-page furniture being transparent), the line after a signature, or a header-like line (an encounter
+page furniture being transparent), the line after a signature (or after a closing line the record's
+own template prints after its notes, see pipeline.layout), or a header-like line (an encounter
 header, a note sub-header, a note title, a letterhead, an opening section) that follows body text.
 A candidate's block reaches up over a banner box ("=====" / title / "=====") and down over its
 contiguous header lines, stopping at its first line of text, a separator or a signature.
