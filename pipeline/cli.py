@@ -27,7 +27,7 @@ EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_QUARANTINED = 0, 1, 2, 3
 
 EXAMPLE_QUERY = (
     "SELECT record, encounter_index, encounter_date, encounter_type, provider, facility "
-    "FROM encounters ORDER BY record, encounter_index LIMIT 20"
+    "FROM encounters_current ORDER BY record, encounter_index LIMIT 20"
 )
 
 
@@ -113,8 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("encounter_id")
     _out_arg(audit)
 
-    sql = sub.add_parser("sql", help="query the catalog", description="Run one read-only SQL query on OUT/catalog.duckdb. "
-                         "Tables: manifests, manifest_inputs, runs, documents, chunks, encounters, evidence, quarantine, completions.")
+    sql = sub.add_parser("sql", help="query the catalog", description="Run one read-only SQL query on OUT/catalog.duckdb "
+                         "(it never waits for a run, nor makes one wait). Start with encounters_current, encounter_diagnoses, "
+                         "encounter_medications, audit_trail and quarantine_current; `chartsift dictionary` lists every "
+                         "view and column.")
     _out_arg(sql)
     sql.add_argument("query")
     sql.add_argument("--max-rows", type=int, default=50)
@@ -125,6 +127,16 @@ def build_parser() -> argparse.ArgumentParser:
     review.add_argument("--record", help="record path (default: list the records)")
     review.add_argument("--run", help="run id (default: the latest run)")
     review.add_argument("--to", type=Path, help="HTML file to write (default: OUT/review/<record>.html)")
+
+    history = sub.add_parser("history", help="versions of one record", description="List every version of a record "
+                             "(its bytes' sha256 and configuration) with the runs that saw it; the current one is marked. "
+                             "A record is its source file: give its path, its record path or its file URI.")
+    history.add_argument("record", metavar="RECORD")
+    _out_arg(history)
+
+    dictionary = sub.add_parser("dictionary", help="the catalog's data dictionary as Markdown",
+                                description="Print every view of the analyst catalog with its columns, types and descriptions.")
+    dictionary.add_argument("--out", type=Path, metavar="OUT", help="read it from this catalog (default: the one this version writes)")
 
     schema = sub.add_parser("schema", help="JSON Schema of the stored models")
     schema.add_argument("model", nargs="?", help="one model (default: all)")
@@ -179,6 +191,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from pipeline.store import CATALOG_NAME, Catalog
 
     paths = [str(p) for p in args.paths]
+    missing = [p for p in paths if not set("*?[") & set(p) and not (Path(p).exists() or Path(p).is_symlink())]
+    if missing:
+        raise UsageError(f"no such file or folder: {missing[0]}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
     if args.retry_quarantined and (args.out / CATALOG_NAME).exists():
         with Catalog(args.out, read_only=True) as catalog:
             paths += [p for p in catalog.quarantined_paths() if p not in paths]
@@ -208,6 +223,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         )
         if summary["ignored_files"]:
             print(f"ignored {summary['ignored_files']} files in folders that are not records (.txt, .text, .pdf)")
+        for path in summary["empty"]:
+            print(f"nothing to do in {path}: it holds no record files (.txt, .text, .pdf)")
         for message in summary["quarantine_messages"]:
             print(f"quarantined: {message}", file=sys.stderr)
         print(f"catalog: {catalog.resolve()}")
@@ -406,6 +423,51 @@ def _cmd_review(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_history(args: argparse.Namespace) -> int:
+    from pipeline.store import Catalog
+
+    path = Path(args.record)
+    names = [args.record, path.resolve().as_uri()] if not args.record.startswith("file:") else [args.record]
+    with Catalog(args.out, read_only=True) as catalog:
+        rows = catalog.con.execute(
+            """SELECT v.uri, v.version, v.is_current, v.document_id, v.config_hash, v.first_seen_at, v.last_seen_at,
+                      v.first_run_id, v.last_run_id, v.sightings,
+                      (SELECT count(*) FROM encounters e WHERE e.document_id = v.document_id AND e.config_hash = v.config_hash)
+               FROM record_versions v
+               WHERE v.uri IN (SELECT uri FROM record_sightings WHERE record = $1 OR uri = ANY($2))
+               ORDER BY v.uri, v.version""",
+            [args.record, names],
+        ).fetchall()
+    if not rows:
+        raise UsageError(f"no record {args.record} in {args.out}")
+    for uri in dict.fromkeys(r[0] for r in rows):
+        print(uri)
+        for _, version, current, doc, config, first, last, first_run, last_run, seen, encounters in (r for r in rows if r[0] == uri):
+            mark = "current" if current else "       "
+            print(f"  v{version} {mark} sha256 {doc[:16]}  config {config[:12]}  {encounters} encounters  "
+                  f"first {first:%Y-%m-%d %H:%M:%S} ({first_run})  last {last:%Y-%m-%d %H:%M:%S} ({last_run})  seen {seen}x")
+    return EXIT_OK
+
+
+def _cmd_dictionary(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from pipeline.catalog import build_catalog, data_dictionary
+    from pipeline.store import Catalog
+
+    if args.out:
+        with Catalog(args.out, read_only=True) as catalog:
+            print(data_dictionary(catalog.con))
+        return EXIT_OK
+    with tempfile.TemporaryDirectory(prefix="chartsift-dictionary-") as tmp:
+        with Catalog(Path(tmp)) as writer:
+            writer.write_schema_files()
+        build_catalog(Path(tmp))
+        with Catalog(Path(tmp), read_only=True) as catalog:
+            print(data_dictionary(catalog.con))
+    return EXIT_OK
+
+
 def _cmd_schema(args: argparse.Namespace) -> int:
     from schemas import SCHEMA_MODELS
 
@@ -465,6 +527,8 @@ COMMANDS = {
     "audit": _cmd_audit,
     "sql": _cmd_sql,
     "review": _cmd_review,
+    "history": _cmd_history,
+    "dictionary": _cmd_dictionary,
     "schema": _cmd_schema,
     "synth": _cmd_synth,
     "train": _cmd_train,

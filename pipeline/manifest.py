@@ -25,11 +25,15 @@ _GLOB_CHARS = set("*?[")
 
 @dataclass
 class CollectedInputs:
-    """Inputs found for a set of user paths, with every path that could not be used."""
+    """Inputs found for a set of user paths, with every input that could not be declared. A path that
+    does not exist, or holds no record, is not a bad input: it is named in ``missing`` or ``empty``
+    (a scheduled run over an empty inbox has nothing to do; the command line calls it a usage error)."""
 
     inputs: list[ManifestInput] = field(default_factory=list)
     problems: list[ManifestError] = field(default_factory=list)
     ignored_files: int = 0
+    missing: list[str] = field(default_factory=list)
+    empty: list[str] = field(default_factory=list)
 
 
 def media_type_for(path: Path) -> str:
@@ -79,10 +83,7 @@ def _candidates(arg: str) -> tuple[Path, list[Path], bool]:
     """(root, files, explicit) for one user argument; explicit files keep any suffix."""
     if _GLOB_CHARS & set(arg):
         root = _glob_root(arg)
-        matches = sorted(Path(p) for p in glob.glob(arg, recursive=True) if Path(p).is_file())
-        if not matches:
-            raise ManifestError(arg, "the pattern matches no file")
-        return root, matches, False
+        return root, sorted(Path(p) for p in glob.glob(arg, recursive=True) if Path(p).is_file()), False
     path = Path(arg)
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.is_file() and not any(s.startswith(".") for s in p.relative_to(path).parts))
@@ -91,7 +92,7 @@ def _candidates(arg: str) -> tuple[Path, list[Path], bool]:
         return path.parent, [path], True
     if path.exists() or path.is_symlink():
         raise ManifestError(arg, "is not a regular file or folder")
-    raise ManifestError(arg, "no such file or folder")
+    raise FileNotFoundError(arg)
 
 
 def collect_inputs(paths: list[str]) -> CollectedInputs:
@@ -105,7 +106,11 @@ def collect_inputs(paths: list[str]) -> CollectedInputs:
         except ManifestError as exc:
             collected.problems.append(exc)
             continue
+        except FileNotFoundError:
+            collected.missing.append(arg)
+            continue
         taken = 0
+        problems_before = len(collected.problems)
         for path in files:
             if not explicit and path.suffix.lower() not in RECORD_MEDIA_TYPES:
                 collected.ignored_files += 1
@@ -128,9 +133,8 @@ def collect_inputs(paths: list[str]) -> CollectedInputs:
             seen_files.add(real)
             seen_records[record] = path
             taken += 1
-        if not taken and not any(p.record == arg for p in collected.problems):
-            suffixes = ", ".join(sorted(RECORD_MEDIA_TYPES))
-            collected.problems.append(ManifestError(arg, f"holds no record files ({suffixes})"))
+        if not taken and len(collected.problems) == problems_before:
+            collected.empty.append(arg)
     return collected
 
 

@@ -6,6 +6,7 @@ orchestrator, and nothing here logs or raises patient text: only records' paths,
 
 from __future__ import annotations
 
+import secrets
 from bisect import bisect_right
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timezone
@@ -23,6 +24,7 @@ from schemas import (
     Evidence,
     Manifest,
     QuarantineRecord,
+    RecordSighting,
     Run,
     content_hash,
 )
@@ -44,6 +46,7 @@ from pipeline.errors import ChartsiftError, InputError, ManifestError, StageErro
 from pipeline.extract import ExtractedFields, Span, extract_fields
 from pipeline.ingest import DEFAULT_MAX_LINE_CHARS, ingest
 from pipeline.manifest import ManifestWorkspace, build_manifest, collect_inputs
+from pipeline.catalog import build_catalog
 from pipeline.store import Catalog
 from pipeline.text import LineIndex
 
@@ -82,6 +85,8 @@ class RunPlan:
     config: PipelineConfig
     problems: list[ManifestError]
     ignored_files: int
+    missing: list[str] = field(default_factory=list)
+    empty: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -95,21 +100,28 @@ def now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def plan_run(paths: list[str], out_dir: Path, config: PipelineConfig) -> RunPlan:
+def new_run_id(started_at: datetime) -> str:
+    """Unique per invocation, sortable by start: two runs of one manifest are two runs."""
+    return f"run-{started_at:%Y%m%dT%H%M%S}-{secrets.token_hex(4)}"
+
+
+def plan_run(paths: list[str], out_dir: Path, config: PipelineConfig, flow_run_id: str | None = None) -> RunPlan:
     collected = collect_inputs(paths)
     description = config.describe()
     manifest = build_manifest(collected.inputs, Path(out_dir), __version__, description["detector"] | {"config": description})
     detector = description["detector"]
+    started_at = now()
     run = Run(
-        run_id="run-" + manifest.manifest_id[:20],
+        run_id=new_run_id(started_at),
         manifest_id=manifest.manifest_id,
         config_hash=config.config_hash(),
         pipeline_version=__version__,
         detector=DetectorInfo(name=detector["name"], version=detector["version"]),
-        started_at=now(),
+        started_at=started_at,
         records_total=len(manifest.inputs) + len(collected.problems),
+        flow_run_id=flow_run_id,
     )
-    return RunPlan(manifest, run, config, collected.problems, collected.ignored_files)
+    return RunPlan(manifest, run, config, collected.problems, collected.ignored_files, collected.missing, collected.empty)
 
 
 def _validation_message(exc: ValidationError) -> str:
@@ -295,6 +307,8 @@ class RunSummary:
     ignored_files: int = 0
     seconds: float = 0.0
     quarantine_messages: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    empty: list[str] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -323,6 +337,8 @@ class RunSummary:
             quarantined=len(plan.problems),
             ignored_files=plan.ignored_files,
             quarantine_messages=[str(p) for p in plan.problems],
+            missing=list(plan.missing),
+            empty=list(plan.empty),
         )
 
 
@@ -330,26 +346,51 @@ def run_record(catalog: Catalog, workspace: ManifestWorkspace, plan: RunPlan, de
     """Processes and stores one record, or quarantines it; skips it when already complete."""
     declared = workspace.input(record)
     if catalog.is_complete(declared.sha256, plan.run.config_hash):
-        return RecordOutcome(record, "skipped")
+        return skip_record(catalog, workspace, plan, record)
     try:
         result = process_record(workspace, record, plan, detector, recorder=catalog)
     except ChartsiftError as exc:
         catalog.quarantine(quarantine_entry(plan.run.run_id, record, declared.uri, declared.sha256, exc))
         return RecordOutcome(record, "quarantined", message=str(exc))
-    stored = catalog.store_record(plan.run.run_id, plan.run.config_hash, result.document, result.chunks, result.encounters)
-    return RecordOutcome(record, "stored" if stored else "skipped", len(result.encounters) if stored else 0)
+    if not catalog.store_record(plan.run.run_id, plan.run.config_hash, declared.uri, result.document, result.chunks, result.encounters):
+        return skip_record(catalog, workspace, plan, record)
+    return RecordOutcome(record, "stored", len(result.encounters))
+
+
+def skip_record(catalog: Catalog, workspace: ManifestWorkspace, plan: RunPlan, record: str) -> RecordOutcome:
+    """A record whose bytes are stored already under this configuration: this run saw that version."""
+    declared = workspace.input(record)
+    catalog.record_sighting(RecordSighting(
+        run_id=plan.run.run_id, uri=declared.uri, record=record, document_id=declared.sha256,
+        config_hash=plan.run.config_hash, outcome="skipped", seen_at=now(),
+    ))
+    return RecordOutcome(record, "skipped")
 
 
 
-def start_run(catalog: Catalog, plan: RunPlan) -> None:
-    """Records the manifest and the run row, and quarantines every input that could not be declared."""
+def start_run(catalog: Catalog, plan: RunPlan) -> list[str]:
+    """Records the manifest and the run row, quarantines every input that could not be declared, and
+    publishes the run (and the analyst catalog's views) at once. Returns the ids of runs found still
+    'running' from a process that died, now marked failed (their stored records stay stored)."""
+    abandoned = catalog.fail_abandoned_runs()
     catalog.record_manifest(plan.manifest)
     catalog.upsert_run(plan.run)
     for problem in plan.problems:
         catalog.quarantine(quarantine_entry(plan.run.run_id, problem.record, Path(problem.record).absolute().as_uri(), None, problem))
+    with catalog.writing():
+        catalog.write_schema_files()
+        build_catalog(catalog.out_dir)
+    catalog.publish([plan.run.run_id, *abandoned])
+    return abandoned
 
 
 def finish_run(catalog: Catalog, plan: RunPlan, summary: RunSummary) -> Run:
+    """Closes the run row with counts taken from the rows themselves (so ``runs`` always agrees with
+    ``record_sightings`` and ``quarantine``), and publishes it."""
+    counts = catalog.run_counts(plan.run.run_id)
+    summary.stored, summary.skipped, summary.quarantined, summary.encounters = (
+        counts["stored"], counts["skipped"], counts["quarantined"], counts["encounters"]
+    )
     status = "completed_with_quarantine" if summary.quarantined else "completed"
     run = plan.run.model_copy(
         update={
@@ -362,5 +403,5 @@ def finish_run(catalog: Catalog, plan: RunPlan, summary: RunSummary) -> Run:
         }
     )
     catalog.upsert_run(run)
-    catalog.export_parquet(run.run_id)
+    catalog.publish([run.run_id])
     return run

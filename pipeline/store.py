@@ -1,9 +1,15 @@
-"""The catalog: ``OUT/catalog.duckdb`` for queries and ``OUT/parquet/`` for everything else.
+"""Storage: a writer-private state database, immutable Parquet published in batches, and the analyst
+catalog ``OUT/catalog.duckdb`` (views over that Parquet, see ``pipeline.catalog``).
 
-One record's document row, encounters, evidence and completion marker are written in one
-transaction, keyed by (document sha256, configuration hash): a record is stored exactly once per
-configuration, and a re-run of the same inputs with the same configuration adds no rows. Parquet
-copies are partitioned by run and written to a temporary name, then renamed into place.
+DuckDB lets one process hold a read-write connection and locks every other process out, readers
+included, so no analyst ever opens the database the writer writes: ``OUT/state/state.duckdb`` is the
+run's own (one writer at a time, by ``WriterLock``). One record's document row, encounters, evidence,
+sighting and completion marker are written there in one transaction, keyed by (document sha256,
+configuration hash): a record is stored once per configuration, and a re-run adds no rows. The same
+transaction queues the record for publication; ``Catalog.publish`` (every few seconds during a run and
+at its end) copies the queued rows to new Parquet files, each written under a temporary name and
+renamed into place, then clears the queue. A batch keeps its number until its files are in place, so
+a crash between the two re-publishes the same files under the same names, never a second copy.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -22,13 +29,24 @@ from urllib.parse import unquote, urlparse
 import duckdb
 import pandas as pd
 
-from schemas import Document, Encounter, Manifest, QuarantineRecord, Run
+from schemas import Document, Encounter, Manifest, QuarantineRecord, RecordSighting, Run
 
 from pipeline.chunking import Chunk
 from pipeline.errors import CatalogError
 
 CATALOG_NAME = "catalog.duckdb"
+STATE_DIR = "state"
+STATE_NAME = "state.duckdb"
 PARQUET_DIR = "parquet"
+# Rows a run commits reach the analyst catalog within this many seconds (or this many records).
+PUBLISH_EVERY_S = 10.0
+PUBLISH_EVERY_RECORDS = 50
+
+
+def state_path(out_dir: Path) -> Path:
+    """The writer-private state database of an output folder; no reader should open it while a run writes."""
+    return Path(out_dir) / STATE_DIR / STATE_NAME
+
 
 DDL = """
 CREATE TABLE IF NOT EXISTS manifests (
@@ -64,6 +82,7 @@ CREATE TABLE IF NOT EXISTS runs (
     records_quarantined INTEGER NOT NULL,
     encounters INTEGER NOT NULL
 );
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS flow_run_id VARCHAR;
 CREATE TABLE IF NOT EXISTS documents (
     document_id VARCHAR PRIMARY KEY,
     record VARCHAR NOT NULL,
@@ -175,19 +194,48 @@ CREATE TABLE IF NOT EXISTS quarantine (
     created_at TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (run_id, record)
 );
+CREATE TABLE IF NOT EXISTS record_sightings (
+    run_id VARCHAR NOT NULL,
+    uri VARCHAR NOT NULL,
+    record VARCHAR NOT NULL,
+    document_id VARCHAR NOT NULL,
+    config_hash VARCHAR NOT NULL,
+    outcome VARCHAR NOT NULL,
+    seen_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (run_id, record)
+);
+-- rows committed but not yet in Parquet: kind 'document' (key: document_id) or 'record' (key: record path)
+CREATE TABLE IF NOT EXISTS publication_queue (
+    run_id VARCHAR NOT NULL,
+    kind VARCHAR NOT NULL,
+    key VARCHAR NOT NULL,
+    batch BIGINT
+);
+CREATE SEQUENCE IF NOT EXISTS publication_batch;
 """
 
-# Tables copied to Parquet, each partitioned by the run that wrote its rows.
-PARQUET_TABLES = {
+# What each published table's Parquet holds, by the rows a publication batch names. ``$run`` is the run,
+# ``_batch_documents`` / ``_batch_records`` the documents and record paths the batch queued for it.
+# Tables keyed by run alone are rewritten whole (one small file per run) at every publication.
+BATCHED_TABLES = {
+    "documents": "SELECT * EXCLUDE (first_run_id), first_run_id AS run_id FROM documents "
+    "WHERE first_run_id = $run AND document_id IN (SELECT key FROM _batch_documents)",
+    "chunks": "SELECT c.*, k.run_id FROM chunks c JOIN completions k USING (document_id, config_hash) "
+    "WHERE k.run_id = $run AND c.document_id IN (SELECT key FROM _batch_documents)",
+    "encounters": "SELECT * FROM encounters WHERE run_id = $run AND document_id IN (SELECT key FROM _batch_documents)",
+    "evidence": "SELECT v.*, e.run_id FROM evidence v JOIN encounters e USING (encounter_id) "
+    "WHERE e.run_id = $run AND e.document_id IN (SELECT key FROM _batch_documents)",
+    "record_sightings": "SELECT * FROM record_sightings WHERE run_id = $run AND record IN (SELECT key FROM _batch_records)",
+    "quarantine": "SELECT * FROM quarantine WHERE run_id = $run AND record IN (SELECT key FROM _batch_records)",
+}
+RUN_TABLES = {
     "manifests": "SELECT m.*, r.run_id FROM manifests m JOIN runs r USING (manifest_id) WHERE r.run_id = $run",
     "manifest_inputs": "SELECT i.*, r.run_id FROM manifest_inputs i JOIN runs r USING (manifest_id) WHERE r.run_id = $run",
     "runs": "SELECT * FROM runs WHERE run_id = $run",
-    "documents": "SELECT * EXCLUDE (first_run_id), first_run_id AS run_id FROM documents WHERE first_run_id = $run",
-    "encounters": "SELECT * FROM encounters WHERE run_id = $run",
-    "evidence": "SELECT v.*, e.run_id FROM evidence v JOIN encounters e USING (encounter_id) WHERE e.run_id = $run",
-    "quarantine": "SELECT * FROM quarantine WHERE run_id = $run",
     "agent_steps": "SELECT * FROM agent_steps WHERE run_id = $run",
 }
+PUBLISHED_TABLES = (*RUN_TABLES, *BATCHED_TABLES)
+SCHEMA_PARTITION = "_schema"  # a zero-row file per table, so a view over no run yet still has its columns
 
 
 LOCK_NAME = ".chartsift.lock"
@@ -240,22 +288,36 @@ class WriterLock:
 
 
 class Catalog:
-    """The DuckDB catalog of one output folder. Use as a context manager."""
+    """One output folder's storage. Use as a context manager.
 
-    def __init__(self, out_dir: Path, read_only: bool = False) -> None:
+    ``Catalog(out)`` is the writer (hold ``WriterLock`` first): it opens the state database, stores
+    records and publishes them. ``Catalog(out, read_only=True)`` is a reader of the analyst catalog,
+    which no writer ever holds open: it neither waits for a run nor makes one wait."""
+
+    def __init__(self, out_dir: Path, read_only: bool = False, publish_every_s: float = PUBLISH_EVERY_S) -> None:
         self.out_dir = Path(out_dir)
-        self.path = self.out_dir / CATALOG_NAME
+        self.read_only = read_only
+        self.publish_every_s = publish_every_s
+        self.path = self.out_dir / CATALOG_NAME if read_only else state_path(self.out_dir)
         if read_only and not self.path.exists():
             raise CatalogError(f"no catalog at {self.path}; run `chartsift run ... --out {self.out_dir}` first")
         if not read_only:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            adopted = _adopt_single_file_catalog(self.out_dir / CATALOG_NAME, self.path)
         try:
             self.con = duckdb.connect(str(self.path), read_only=read_only)
-        except duckdb.IOException as exc:
+        except duckdb.Error as exc:
             raise CatalogError(f"cannot open {self.path}: {exc}") from None
         if not read_only:
             with self.transaction() as con:  # all tables or none, even if the process dies here
                 con.execute(DDL)
+                if adopted:
+                    _queue_everything(con)
+        self._published_at = time.monotonic()
+        self._queued = 0
+        if not read_only and adopted:  # Parquet is derived from the state: publish it anew, once, whole
+            shutil.rmtree(self.out_dir / PARQUET_DIR, ignore_errors=True)
+            self.publish([r for (r,) in self.con.execute("SELECT run_id FROM runs").fetchall()])
 
     def __enter__(self) -> Catalog:
         return self
@@ -294,26 +356,49 @@ class Catalog:
                 "INSERT INTO manifests VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 [manifest.manifest_id, manifest.output_dir, manifest.pipeline_version, json.dumps(manifest.detector, sort_keys=True), len(manifest.inputs), _now()],
             )
-            con.executemany(
-                "INSERT INTO manifest_inputs VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                [[manifest.manifest_id, i.record, i.uri, i.size, i.sha256, i.media_type] for i in manifest.inputs],
-            )
+            if manifest.inputs:
+                con.executemany(
+                    "INSERT INTO manifest_inputs VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    [[manifest.manifest_id, i.record, i.uri, i.size, i.sha256, i.media_type] for i in manifest.inputs],
+                )
+
+    RUN_COLUMNS = (
+        "run_id", "manifest_id", "config_hash", "pipeline_version", "detector_name", "detector_version", "started_at",
+        "finished_at", "status", "records_total", "records_stored", "records_skipped", "records_quarantined",
+        "encounters", "flow_run_id",
+    )
 
     def upsert_run(self, run: Run) -> None:
         row = [
             run.run_id, run.manifest_id, run.config_hash, run.pipeline_version, run.detector.name, run.detector.version,
             run.started_at, run.finished_at, run.status, run.records_total, run.records_stored, run.records_skipped,
-            run.records_quarantined, run.encounters,
+            run.records_quarantined, run.encounters, run.flow_run_id,
         ]
+        updated = ("finished_at", "status", "records_total", "records_stored", "records_skipped", "records_quarantined", "encounters")
         with self.writing():
             self.con.execute(
-                """INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                   ON CONFLICT (run_id) DO UPDATE SET finished_at = excluded.finished_at, status = excluded.status,
-                   records_total = excluded.records_total, records_stored = excluded.records_stored,
-                   records_skipped = excluded.records_skipped, records_quarantined = excluded.records_quarantined,
-                   encounters = excluded.encounters""",
+                f"""INSERT INTO runs ({", ".join(self.RUN_COLUMNS)}) VALUES ({", ".join("?" * len(row))})
+                   ON CONFLICT (run_id) DO UPDATE SET {", ".join(f"{c} = excluded.{c}" for c in updated)}""",
                 row,
             )
+
+    def fail_abandoned_runs(self) -> list[str]:
+        """Marks failed every run still 'running': under the writer lock, its process is gone."""
+        with self.transaction() as con:
+            rows = con.execute("SELECT run_id FROM runs WHERE status = 'running' ORDER BY started_at").fetchall()
+            con.execute("UPDATE runs SET status = 'failed', finished_at = ? WHERE status = 'running'", [_now()])
+        return [r[0] for r in rows]
+
+    def run_counts(self, run_id: str) -> dict[str, int]:
+        """Records stored and skipped, inputs quarantined and encounters stored by one run, from its rows."""
+        stored, skipped, encounters = self.con.execute(
+            """SELECT count(*) FILTER (outcome = 'stored'), count(*) FILTER (outcome = 'skipped'),
+                      coalesce((SELECT sum(encounters) FROM completions WHERE run_id = $run), 0)
+               FROM record_sightings WHERE run_id = $run""",
+            {"run": run_id},
+        ).fetchone()
+        quarantined = self.con.execute("SELECT count(*) FROM quarantine WHERE run_id = ?", [run_id]).fetchone()[0]
+        return {"stored": stored, "skipped": skipped, "quarantined": quarantined, "encounters": int(encounters)}
 
     def is_complete(self, document_id: str, config_hash: str) -> bool:
         row = self.con.execute(
@@ -322,7 +407,7 @@ class Catalog:
         return row is not None
 
     def store_record(
-        self, run_id: str, config_hash: str, document: Document, chunks: Sequence[Chunk], encounters: Sequence[Encounter]
+        self, run_id: str, config_hash: str, uri: str, document: Document, chunks: Sequence[Chunk], encounters: Sequence[Encounter]
     ) -> bool:
         """Writes one record atomically. Returns False (and writes nothing) when it was already complete."""
         with self.transaction() as con:
@@ -346,8 +431,28 @@ class Catalog:
                 "INSERT INTO completions VALUES (?, ?, ?, ?, ?, ?)",
                 [document.document_id, config_hash, run_id, document.record, len(encounters), _now()],
             )
-            con.execute("DELETE FROM quarantine WHERE run_id = ? AND record = ?", [run_id, document.record])
+            self._sighting(con, RecordSighting(
+                run_id=run_id, uri=uri, record=document.record, document_id=document.document_id,
+                config_hash=config_hash, outcome="stored", seen_at=_now(),
+            ))
+            self._queue(con, run_id, "document", document.document_id)
         return True
+
+    def record_sighting(self, sighting: RecordSighting) -> None:
+        """A record this run found already stored: still a sighting of its version under its URI."""
+        with self.transaction() as con:
+            self._sighting(con, sighting)
+
+    def _sighting(self, con: duckdb.DuckDBPyConnection, s: RecordSighting) -> None:
+        con.execute(
+            "INSERT INTO record_sightings VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            [s.run_id, s.uri, s.record, s.document_id, s.config_hash, s.outcome, s.seen_at],
+        )
+        self._queue(con, s.run_id, "record", s.record)
+
+    def _queue(self, con: duckdb.DuckDBPyConnection, run_id: str, kind: str, key: str) -> None:
+        con.execute("INSERT INTO publication_queue VALUES (?, ?, ?, NULL)", [run_id, kind, key])
+        self._queued += 1
 
     # -- the agent's audit log and checkpoints (pipeline.detect.StepRecorder) -------------------
 
@@ -381,33 +486,79 @@ class Catalog:
         return json.loads(row[0]) if row else None
 
     def quarantine(self, entry: QuarantineRecord) -> None:
-        with self.writing():
-            self.con.execute(
+        with self.transaction() as con:
+            con.execute(
                 """INSERT INTO quarantine VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                    ON CONFLICT (run_id, record) DO UPDATE SET uri = excluded.uri, sha256 = excluded.sha256,
                    stage = excluded.stage, error_class = excluded.error_class, message = excluded.message,
                    created_at = excluded.created_at""",
                 [entry.run_id, entry.record, entry.uri, entry.sha256, entry.stage, entry.error_class, entry.message, entry.created_at],
             )
+            self._queue(con, entry.run_id, "record", entry.record)
 
-    def export_parquet(self, run_id: str) -> Path:
-        """Rewrites the run's Parquet partition of every table (tmp name, then rename)."""
+    # -- publication ----------------------------------------------------------------------------
+
+    def publish_due(self, run_id: str) -> bool:
+        """Publishes when rows have waited ``publish_every_s`` or ``PUBLISH_EVERY_RECORDS`` have queued."""
+        waited = time.monotonic() - self._published_at
+        if self._queued and (waited >= self.publish_every_s or self._queued >= PUBLISH_EVERY_RECORDS):
+            self.publish([run_id])
+            return True
+        return False
+
+    def publish(self, runs: Sequence[str] = ()) -> Path:
+        """Copies every queued row to new Parquet files, and rewrites the run-level files of ``runs`` and
+        of every run with queued rows. Rows in Parquet are immutable; a file appears whole or not at all."""
         root = self.out_dir / PARQUET_DIR
         with self.writing():
-            for table, query in PARQUET_TABLES.items():
-                self._export_table(root, table, query, run_id)
+            if self.con.execute("SELECT 1 FROM publication_queue WHERE batch IS NULL LIMIT 1").fetchone():
+                batch = self.con.execute("SELECT nextval('publication_batch')").fetchone()[0]
+                self.con.execute("UPDATE publication_queue SET batch = ? WHERE batch IS NULL", [batch])
+            batches = self.con.execute("SELECT DISTINCT batch, run_id FROM publication_queue ORDER BY batch, run_id").fetchall()
+            for batch, run_id in batches:
+                self._publish_batch(root, batch, run_id)
+            for run_id in sorted({r for _, r in batches} | set(runs)):
+                for table, query in RUN_TABLES.items():
+                    self._copy(root, table, query, run_id, "part-0")
+            if batches:
+                self.con.execute("DELETE FROM publication_queue WHERE batch <= ?", [max(b for b, _ in batches)])
+        self._published_at = time.monotonic()
+        self._queued = 0
         return root
 
-    def _export_table(self, root: Path, table: str, query: str, run_id: str) -> None:
-        target_dir = root / table / f"run_id={run_id}"
-        target_dir.mkdir(parents=True, exist_ok=True)
-        for stale in target_dir.glob(".*.tmp"):  # left by a run killed mid-write
-            stale.unlink()
-        target = target_dir / "part-0.parquet"
-        tmp = target_dir / f".part-0.parquet.{os.getpid()}.tmp"
+    def _publish_batch(self, root: Path, batch: int, run_id: str) -> None:
+        keys = self.con.execute("SELECT kind, key FROM publication_queue WHERE batch = ? AND run_id = ?", [batch, run_id]).fetchall()
+        for kind in ("document", "record"):
+            frame = pd.DataFrame({"key": sorted({k for t, k in keys if t == kind})}, dtype="string")
+            self.con.register(f"_batch_{kind}s", frame)
+        try:
+            for table, query in BATCHED_TABLES.items():
+                self._copy(root, table, query, run_id, f"part-b{batch:08d}", skip_empty=True)
+        finally:
+            self.con.unregister("_batch_documents")
+            self.con.unregister("_batch_records")
+
+    def _copy(self, root: Path, table: str, query: str, run_id: str, name: str, skip_empty: bool = False) -> None:
         select = query.replace("$run", _sql_literal(run_id))
-        self.con.execute(f"COPY (SELECT * EXCLUDE (run_id) FROM ({select})) TO {_sql_literal(str(tmp))} (FORMAT parquet)")
-        os.replace(tmp, target)
+        if skip_empty and not self.con.execute(f"SELECT 1 FROM ({select}) LIMIT 1").fetchone():
+            return
+        _write_parquet(self.con, f"SELECT * EXCLUDE (run_id) FROM ({select})", root / table / f"run_id={run_id}" / f"{name}.parquet")
+
+    def write_schema_files(self) -> Path:
+        """A zero-row Parquet file per published table with its current columns, so that the analyst
+        catalog's views have their columns before any run has published a row."""
+        root = self.out_dir / PARQUET_DIR
+        for kind in ("document", "record"):
+            self.con.register(f"_batch_{kind}s", pd.DataFrame({"key": pd.Series([], dtype="string")}))
+        try:
+            for table, query in {**RUN_TABLES, **BATCHED_TABLES}.items():
+                select = query.replace("$run", "NULL")
+                _write_parquet(self.con, f"SELECT * EXCLUDE (run_id) FROM ({select}) LIMIT 0",
+                               root / table / f"run_id={SCHEMA_PARTITION}" / "part-0.parquet")
+        finally:
+            self.con.unregister("_batch_documents")
+            self.con.unregister("_batch_records")
+        return root
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -415,12 +566,8 @@ class Catalog:
         return self.con.sql(sql, params=params) if params else self.con.sql(sql)
 
     def quarantined_paths(self) -> list[str]:
-        """Local paths of every input quarantined by any run into this catalog and not stored since."""
-        rows = self.con.execute(
-            """SELECT DISTINCT q.uri FROM quarantine q
-               WHERE q.sha256 IS NULL OR NOT EXISTS (SELECT 1 FROM completions c WHERE c.document_id = q.sha256)
-               ORDER BY q.uri"""
-        ).fetchall()
+        """Local paths of every input whose latest word is a quarantine (the analyst catalog's view)."""
+        rows = self.con.execute("SELECT DISTINCT uri FROM quarantine_current ORDER BY uri").fetchall()
         return [unquote(urlparse(uri).path) for (uri,) in rows]
 
     def latest_run_id(self) -> str | None:
@@ -446,6 +593,51 @@ class Catalog:
             pipeline_version=row[1],
             detector=json.loads(row[2]),
         )
+
+
+def _write_parquet(con: duckdb.DuckDBPyConnection, select: str, target: Path) -> None:
+    """COPY to a temporary name beside ``target``, then rename: a reader sees the whole file or none."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for stale in target.parent.glob(".*.tmp"):  # left by a run killed mid-write
+        stale.unlink()
+    tmp = target.parent / f".{target.name}.{os.getpid()}.tmp"
+    con.execute(f"COPY ({select}) TO {_sql_literal(str(tmp))} (FORMAT parquet)")
+    os.replace(tmp, target)
+
+
+def _adopt_single_file_catalog(catalog: Path, state: Path) -> bool:
+    """A catalog written before the state database existed held the tables themselves: it becomes the
+    state database (the analyst catalog is rebuilt beside it at the next run)."""
+    if state.exists() or not catalog.exists():
+        return False
+    try:
+        with duckdb.connect(str(catalog), read_only=True) as con:
+            legacy = con.execute("SELECT 1 FROM duckdb_tables() WHERE table_name = 'runs'").fetchone() is not None
+    except duckdb.Error as exc:
+        raise CatalogError(f"cannot open {catalog}: {exc}") from None
+    if legacy:
+        os.replace(catalog, state)
+        wal = catalog.with_name(catalog.name + ".wal")
+        if wal.exists():
+            os.replace(wal, state.with_name(state.name + ".wal"))
+    return legacy
+
+
+def _queue_everything(con: duckdb.DuckDBPyConnection) -> None:
+    """For an adopted catalog: a sighting per completed record (it had none), and every row queued."""
+    con.execute(
+        """INSERT INTO record_sightings
+           SELECT DISTINCT ON (k.run_id, i.record) k.run_id, i.uri, i.record, k.document_id, k.config_hash, 'stored', k.completed_at
+           FROM completions k JOIN runs r USING (run_id)
+           JOIN manifest_inputs i ON i.manifest_id = r.manifest_id AND i.sha256 = k.document_id
+           ON CONFLICT DO NOTHING"""
+    )
+    con.execute(
+        """INSERT INTO publication_queue
+           SELECT run_id, 'document', document_id, NULL FROM completions
+           UNION ALL SELECT run_id, 'record', record, NULL FROM record_sightings
+           UNION ALL SELECT run_id, 'record', record, NULL FROM quarantine"""
+    )
 
 
 def _bulk_insert(con: duckdb.DuckDBPyConnection, table: str, rows: list[list[Any]]) -> None:

@@ -26,6 +26,7 @@ __all__ = [
     "Manifest",
     "ManifestInput",
     "QuarantineRecord",
+    "RecordSighting",
     "Run",
     "canonical_json",
     "content_hash",
@@ -89,13 +90,15 @@ class Evidence(_Frozen):
 class ClinicalItem(_Frozen):
     """One diagnosis or medication mention, grounded by its own evidence span."""
 
-    value: str
-    evidence: Evidence
+    value: str = Field(description="The mention as printed in the record.")
+    evidence: Evidence = Field(description="The span of the document text that holds the mention.")
 
 
 class DetectorInfo(_Frozen):
-    name: str
-    version: str
+    """Which detector produced a row, and which version of it."""
+
+    name: str = Field(description="Registered detector name, e.g. 'rules' or 'agent'.")
+    version: str = Field(description="The detector's version; its scorer's hash for the rules detector.")
 
 
 # Fields of Encounter that must carry evidence when they are not null.
@@ -106,19 +109,21 @@ class Encounter(_Frozen):
     """One visit or stay inside one record: the row analysts query and clinicians review."""
 
     encounter_id: str = Field(description="Deterministic: hash of document, configuration and span.")
-    run_id: str
-    manifest_id: str
+    run_id: str = Field(description="The run that stored this row.")
+    manifest_id: str = Field(description="The manifest (declared inputs) of that run.")
     document_id: str = Field(description="sha256 of the input's bytes.")
     config_hash: str = Field(description="Hash of the pipeline configuration that produced this row.")
     record: str = Field(description="The input's path relative to the root it was given under.")
-    encounter_index: int = Field(ge=0)
-    start_char: int = Field(ge=0)
-    end_char: int = Field(ge=0, description="Exclusive.")
+    encounter_index: int = Field(ge=0, description="0-based position of the encounter in its record.")
+    start_char: int = Field(ge=0, description="Offset of the encounter's first character in the document text.")
+    end_char: int = Field(ge=0, description="Offset just past the encounter's last character (exclusive).")
     start_line: int = Field(ge=1, description="1-based line of start_char.")
     end_line: int = Field(ge=1, description="1-based line of the last character of the encounter.")
-    encounter_date: date | None = None
+    encounter_date: date | None = Field(default=None, description="Date of service, or of admission for a stay.")
     end_date: date | None = Field(default=None, description="Discharge date of a stay, if any.")
-    encounter_type: EncounterType | None = None
+    encounter_type: EncounterType | None = Field(
+        default=None, description="Kind of encounter, one of a closed vocabulary (office_visit, emergency, inpatient, ...)."
+    )
     encounter_type_text: str | None = Field(
         default=None, description="The type as printed in the record; null when the type was inferred."
     )
@@ -131,12 +136,12 @@ class Encounter(_Frozen):
             "opening heading ('Reason for Call:' -> telephone), whose span is then the evidence. Null without a type."
         ),
     )
-    provider: str | None = None
-    facility: str | None = None
-    chief_complaint: str | None = None
-    diagnoses: tuple[ClinicalItem, ...] = ()
-    medications: tuple[ClinicalItem, ...] = ()
-    detector: DetectorInfo
+    provider: str | None = Field(default=None, description="The clinician who saw the patient, as printed.")
+    facility: str | None = Field(default=None, description="The clinic, hospital or practice, as printed.")
+    chief_complaint: str | None = Field(default=None, description="The reason for the visit, as printed.")
+    diagnoses: tuple[ClinicalItem, ...] = Field(default=(), description="Diagnosis mentions, each with its evidence span.")
+    medications: tuple[ClinicalItem, ...] = Field(default=(), description="Medication mentions, each with its evidence span.")
+    detector: DetectorInfo = Field(description="The detector that found the boundary.")
     boundary_score: float | None = Field(default=None, description="Detector confidence that a new encounter starts here.")
     boundary_cues: tuple[str, ...] = Field(default=(), description="Names of the cues behind the boundary.")
     sandbox_level: Literal["full", "partial", "none"] | None = Field(
@@ -151,7 +156,7 @@ class Encounter(_Frozen):
             "flagged (dated header-like blocks that opened nothing, too few encounters for its length). Counts only."
         ),
     )
-    evidence: tuple[Evidence, ...] = ()
+    evidence: tuple[Evidence, ...] = Field(default=(), description="One span per field value above.")
 
     @model_validator(mode="after")
     def _consistent(self, info: ValidationInfo) -> Encounter:
@@ -188,9 +193,9 @@ class ManifestInput(_Frozen):
 
     uri: str = Field(description="Absolute file URI of the input.")
     record: str = Field(description="Path relative to the root it was given under.")
-    size: int = Field(ge=0)
-    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    media_type: str
+    size: int = Field(ge=0, description="Size of the input in bytes when it was declared.")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="sha256 of the input's bytes when it was declared.")
+    media_type: str = Field(description="MIME type by suffix: text/plain or application/pdf.")
 
     @model_validator(mode="after")
     def _safe_record(self) -> ManifestInput:
@@ -203,10 +208,10 @@ class ManifestInput(_Frozen):
 class Manifest(_Frozen):
     """The declared, content-hashed inputs and output of a run; its id is the hash of its content."""
 
-    manifest_id: str
-    inputs: tuple[ManifestInput, ...]
-    output_dir: str
-    pipeline_version: str
+    manifest_id: str = Field(description="sha256 of the manifest's content: inputs, output folder, versions.")
+    inputs: tuple[ManifestInput, ...] = Field(description="The declared inputs, sorted by record.")
+    output_dir: str = Field(description="Absolute path of the output folder.")
+    pipeline_version: str = Field(description="chartsift's version.")
     detector: dict[str, Any] = Field(description="Detector name, version and parameters.")
 
     @staticmethod
@@ -234,17 +239,17 @@ class Document(_Frozen):
     """A decoded, normalised input. All offsets in chartsift point into ``text``."""
 
     document_id: str = Field(pattern=r"^[0-9a-f]{64}$", description="sha256 of the input bytes.")
-    record: str
-    media_type: str
-    encoding: str
-    text: str
-    char_count: int = Field(ge=0)
-    line_count: int = Field(ge=0)
+    record: str = Field(description="The record path under which the document was first stored.")
+    media_type: str = Field(description="MIME type of the input.")
+    encoding: str = Field(description="The encoding the bytes were decoded from.")
+    text: str = Field(description="The normalised text that every offset points into.")
+    char_count: int = Field(ge=0, description="Length of text in characters.")
+    line_count: int = Field(ge=0, description="Number of lines in text.")
     removed_cr: tuple[int, ...] = Field(
         default=(), description="Offsets in the decoded text where a '\\r' of a CRLF pair was dropped."
     )
     page_starts: tuple[int, ...] = Field(default=(), description="Offsets where each PDF page starts.")
-    warnings: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = Field(default=(), description="What ingest repaired or noticed (no patient text).")
 
     @model_validator(mode="after")
     def _counts(self) -> Document:
@@ -254,36 +259,55 @@ class Document(_Frozen):
 
 
 class Run(_Frozen):
-    """One execution of the pipeline over one manifest."""
+    """One execution of the pipeline over one manifest: every invocation is its own run."""
 
-    run_id: str
-    manifest_id: str
-    config_hash: str
-    pipeline_version: str
-    detector: DetectorInfo
-    started_at: datetime
-    finished_at: datetime | None = None
-    status: Literal["running", "completed", "completed_with_quarantine", "failed"] = "running"
-    records_total: int = 0
-    records_stored: int = 0
-    records_skipped: int = 0
-    records_quarantined: int = 0
-    encounters: int = 0
+    run_id: str = Field(description="Unique per invocation: its start time and a random suffix.")
+    manifest_id: str = Field(description="The manifest of the inputs the run declared.")
+    config_hash: str = Field(description="Hash of the pipeline configuration the run used.")
+    pipeline_version: str = Field(description="chartsift's version.")
+    detector: DetectorInfo = Field(description="The detector the run used.")
+    started_at: datetime = Field(description="When the run started (UTC).")
+    finished_at: datetime | None = Field(default=None, description="When the run finished; null while it runs.")
+    status: Literal["running", "completed", "completed_with_quarantine", "failed"] = Field(
+        default="running", description="running, completed, completed_with_quarantine or failed."
+    )
+    records_total: int = Field(default=0, description="Inputs declared, plus inputs that could not be declared.")
+    records_stored: int = Field(default=0, description="Records processed and stored by this run.")
+    records_skipped: int = Field(default=0, description="Records already stored with the same bytes and configuration.")
+    records_quarantined: int = Field(default=0, description="Inputs set aside; each has its row in quarantine.")
+    encounters: int = Field(default=0, description="Encounters stored by this run.")
+    flow_run_id: str | None = Field(default=None, description="The Prefect flow run that executed the run, when there is one.")
 
 
 class QuarantineRecord(_Frozen):
     """An input that could not be processed, and why. Never holds patient text."""
 
-    run_id: str
-    uri: str
-    record: str
-    sha256: str | None = None
-    stage: Literal["manifest", "ingest", "chunk", "detect", "extract", "validate", "store"]
-    error_class: str
-    message: str
-    created_at: datetime
+    run_id: str = Field(description="The run that set the input aside.")
+    uri: str = Field(description="File URI of the input.")
+    record: str = Field(description="The input's record path (or the argument that named it).")
+    sha256: str | None = Field(default=None, description="sha256 of the input's bytes, when they could be read.")
+    stage: Literal["manifest", "ingest", "chunk", "detect", "extract", "validate", "store"] = Field(
+        description="The stage that failed."
+    )
+    error_class: str = Field(description="The kind of failure, e.g. InputError.")
+    message: str = Field(description="What went wrong, naming the record and the reason (never its text).")
+    created_at: datetime = Field(description="When the input was set aside (UTC).")
+
+
+class RecordSighting(_Frozen):
+    """A run saw a record's bytes: stored them, or found them already stored. A record is its source URI;
+    each distinct sha256 under one URI is a version, and the latest sighting decides the current one."""
+
+    run_id: str = Field(description="The run that saw the record.")
+    uri: str = Field(description="File URI of the record: its identity across versions.")
+    record: str = Field(description="The record path in that run.")
+    document_id: str = Field(description="sha256 of the bytes seen: the version.")
+    config_hash: str = Field(description="Configuration under which its encounters are stored.")
+    outcome: Literal["stored", "skipped"] = Field(description="stored: processed by this run; skipped: already stored.")
+    seen_at: datetime = Field(description="When the run saw it (UTC).")
 
 
 SCHEMA_MODELS: dict[str, type[BaseModel]] = {
-    m.__name__: m for m in (Manifest, ManifestInput, Document, Encounter, Evidence, ClinicalItem, Run, QuarantineRecord)
+    m.__name__: m
+    for m in (Manifest, ManifestInput, Document, Encounter, Evidence, ClinicalItem, Run, QuarantineRecord, RecordSighting)
 }

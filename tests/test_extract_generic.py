@@ -364,7 +364,7 @@ def test_the_type_source_is_stored_and_shown_by_audit(tmp_path: Path, capsys) ->
     assert "type inpatient (inferred" in trail and "encounter_type#0 ok" in trail
     assert main(["audit", rows[0][0], "--out", str(out)]) == 0
     assert "type office_visit (printed: 'Office Visit')" in capsys.readouterr().out
-    parquet = list((out / "parquet" / "encounters").rglob("*.parquet"))
+    parquet = list((out / "parquet" / "encounters").glob("run_id=run-*/*.parquet"))
     assert parquet and duckdb.sql(f"SELECT encounter_type_source FROM '{parquet[0]}' ORDER BY encounter_index").fetchall() == [("printed",), ("inferred",)]
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from pipeline.store import state_path
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.flow
@@ -42,9 +43,21 @@ def exported(out: Path) -> list[dict]:
     return records
 
 
+def state(out: Path) -> duckdb.DuckDBPyConnection:
+    """The writer's state database, read once no run holds it."""
+    return duckdb.connect(str(state_path(out)), read_only=True)
+
+
 def integrity(out: Path) -> dict[str, int]:
-    with duckdb.connect(str(out / "catalog.duckdb"), read_only=True) as con:
+    with duckdb.connect(str(out / "catalog.duckdb"), read_only=True) as con:  # what analysts see
+        published = con.execute("SELECT count(*) - count(DISTINCT encounter_id), count(*) FROM encounters").fetchone()
+        unpublished_runs = con.execute("SELECT count(*) FROM runs WHERE status = 'running'").fetchone()[0]
+    with state(out) as con:
         return {
+            "published_duplicates": published[0],
+            "published_encounters_missing": con.execute("SELECT count(*) FROM encounters").fetchone()[0] - published[1],
+            "runs_left_running": unpublished_runs,
+            "queued": con.execute("SELECT count(*) FROM publication_queue").fetchone()[0],
             "duplicates": con.execute("SELECT count(*) - count(DISTINCT encounter_id) FROM encounters").fetchone()[0],
             "orphan_encounters": con.execute(
                 "SELECT count(*) FROM encounters e WHERE NOT EXISTS (SELECT 1 FROM completions c "
@@ -59,9 +72,9 @@ def integrity(out: Path) -> dict[str, int]:
 
 def completed(out: Path) -> int:
     """Records completed so far; none when the kill came before the catalog or its schema existed."""
-    if not (out / "catalog.duckdb").exists():
+    if not state_path(out).exists():
         return 0
-    with duckdb.connect(str(out / "catalog.duckdb"), read_only=True) as con:
+    with state(out) as con:
         tables = {t for (t,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
         return con.execute("SELECT count(*) FROM completions").fetchone()[0] if "completions" in tables else 0
 
@@ -110,6 +123,9 @@ def test_sigkill_at_random_moments_then_rerun_equals_an_uninterrupted_run(prefec
         assert identical, f"trial {trial}: export differs after a kill at {moment:.2f} s"
         assert checks["duplicates"] == checks["orphan_encounters"] == checks["orphan_evidence"] == 0
         assert checks["incomplete_documents"] == 0
+        # what the killed run committed reached the analysts once, and the killed run says it failed
+        assert checks["published_duplicates"] == checks["published_encounters_missing"] == checks["queued"] == 0
+        assert checks["runs_left_running"] == 0
         assert not list(out.rglob("*.tmp"))
     record_property("kill_trials", table)
     print("trial, moment s, records done before, skipped on rerun, identical:", *table, sep="\n")
@@ -164,7 +180,7 @@ def test_output_disk_full_is_a_clear_error_and_committed_rows_survive(prefect_se
         err = capsys.readouterr().err
         assert code == 1
         assert "No space left on device" in err or "disk is full" in err
-        with duckdb.connect(str(out / "catalog.duckdb"), read_only=True) as con:
+        with state(out) as con:
             done = con.execute("SELECT count(*) FROM completions").fetchone()[0]
             bad = con.execute(
                 "SELECT count(*) FROM documents d WHERE NOT EXISTS (SELECT 1 FROM completions c WHERE c.document_id = d.document_id)"
@@ -220,7 +236,7 @@ AGENT_KEY = "sk-test-resume-canary-5d1e"
 
 def agent_counts(out: Path) -> tuple[int, int]:
     """(model calls recorded in agent_steps, records started but not stored)."""
-    with duckdb.connect(str(out / "catalog.duckdb"), read_only=True) as con:
+    with state(out) as con:
         calls = con.execute("SELECT count(*) FROM agent_steps WHERE tool = 'model'").fetchone()[0]
         unfinished = con.execute("SELECT count(*) FROM agent_checkpoints").fetchone()[0]
     return calls, unfinished
@@ -261,8 +277,8 @@ def test_agent_runs_killed_at_random_moments_resume_without_repeating_checkpoint
             proc.send_signal(signal.SIGKILL)
             proc.communicate(timeout=60)
             calls_before = server.calls - calls_at_start
-            checkpointed, unfinished = agent_counts(out) if (out / "catalog.duckdb").exists() else (0, 0)
-            done_before = integrity(out)["completed"] if (out / "catalog.duckdb").exists() else 0
+            checkpointed, unfinished = agent_counts(out) if state_path(out).exists() else (0, 0)
+            done_before = completed(out)
             again = run(out)
             _, err = again.communicate(timeout=600)
             assert again.returncode == 0, err[-2000:]
