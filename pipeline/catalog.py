@@ -19,7 +19,17 @@ from pathlib import Path
 import duckdb
 from pydantic import BaseModel
 
-from schemas import Document, Encounter, Evidence, Manifest, ManifestInput, QuarantineRecord, RecordSighting, Run
+from schemas import (
+    Document,
+    Encounter,
+    Evidence,
+    Manifest,
+    ManifestInput,
+    PatientIdentity,
+    QuarantineRecord,
+    RecordSighting,
+    Run,
+)
 
 from pipeline.store import CATALOG_NAME, PARQUET_DIR, PUBLISHED_TABLES
 
@@ -57,6 +67,7 @@ VIEWS: tuple[View, ...] = (
     _table("chunks", "The bounded, sentence- and line-aware chunks each document was cut into.", None),
     _table("encounters", "Every encounter every run stored, all versions of every record (see encounters_current).", Encounter),
     _table("evidence", "Character spans of the document text that ground each encounter value: text = documents.text[start_char:end_char].", Evidence),
+    _table("patients", "Who each document is about: name, birth date and MRN as printed, each with its span, and a patient_key.", PatientIdentity),
     _table("record_sightings", "Each time a run saw a record: stored its bytes, or found them stored already.", RecordSighting),
     _table("quarantine", "Every input a run set aside, with the stage and reason (see quarantine_current).", QuarantineRecord),
     _table("agent_steps", "The agent detector's audit log: one row per model call or tool call, hashes and counts only.", None),
@@ -74,10 +85,19 @@ VIEWS: tuple[View, ...] = (
     View(
         "encounters_current",
         "The encounters of the current version of every record (the version its latest run saw); query this one.",
-        """SELECT e.* REPLACE (v.record AS record), v.uri
+        """SELECT e.* REPLACE (v.record AS record), v.uri, p.patient_key
            FROM encounters e JOIN record_versions v
-             ON v.is_current AND v.document_id = e.document_id AND v.config_hash = e.config_hash""",
+             ON v.is_current AND v.document_id = e.document_id AND v.config_hash = e.config_hash
+           LEFT JOIN patients p ON p.document_id = e.document_id AND p.config_hash = e.config_hash""",
         Encounter,
+    ),
+    View(
+        "patients_current",
+        "The patient of the current version of every record: one row per record, keyed by patient_key across records.",
+        """SELECT v.uri, v.record, p.* EXCLUDE (run_id, config_hash)
+           FROM record_versions v JOIN patients p
+             ON v.is_current AND p.document_id = v.document_id AND p.config_hash = v.config_hash""",
+        PatientIdentity,
     ),
     View(
         "encounter_diagnoses",
@@ -131,6 +151,7 @@ EXTRA_COLUMN_DOCS = {
     "document_id": "sha256 of the input's bytes: the document the row belongs to.",
     "config_hash": "Hash of the pipeline configuration that produced the row.",
     "encounter_id": "The encounter (encounters.encounter_id).",
+    "patient_key": "The record's patient (patients.patient_key): 'patients with an inpatient stay' is a count of these.",
     "record": "The record path (relative to the root it was given under).",
     "uri": "File URI of the record: its identity across versions.",
     "detector_name": "Registered detector name, e.g. 'rules' or 'agent'.",

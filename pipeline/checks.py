@@ -29,7 +29,7 @@ class CatalogCheck:
 
 
 def check_catalog(out_dir: Path, days: float = 2.0) -> CatalogCheck:
-    """Every evidence span of the runs of the last ``days`` against its document text, every finished
+    """Every evidence span (and patient value) of the runs of the last ``days`` against its document text, every finished
     run's counts against its rows, and every input of their manifests against its declared sha256."""
     since = datetime.now(timezone.utc) - timedelta(days=days)
     check = CatalogCheck(str(out_dir))
@@ -44,6 +44,17 @@ def check_catalog(out_dir: Path, days: float = 2.0) -> CatalogCheck:
                WHERE e.run_id IN (SELECT unnest($1::VARCHAR[]))""",
             [ids],
         ).fetchone()
+        check.evidence_checked += con.execute(
+            "SELECT count(*) FROM patients WHERE run_id IN (SELECT unnest($1::VARCHAR[]))", [ids]
+        ).fetchone()[0]
+        check.evidence_mismatches += con.execute(
+            """SELECT count(*) FROM patients p JOIN documents d USING (document_id)
+               WHERE p.run_id IN (SELECT unnest($1::VARCHAR[])) AND (
+                     substr(d.text, p.name_start + 1, p.name_end - p.name_start) <> p.name
+                  OR substr(d.text, p.mrn_start + 1, p.mrn_end - p.mrn_start) <> p.mrn
+                  OR substr(d.text, p.birth_date_start + 1, p.birth_date_end - p.birth_date_start) <> p.birth_date_text)""",
+            [ids],
+        ).fetchone()[0]
         check.count_mismatches = [
             run_id for (run_id,) in con.execute(
                 """SELECT r.run_id FROM runs r WHERE r.run_id IN (SELECT unnest($1::VARCHAR[])) AND r.status <> 'running' AND (

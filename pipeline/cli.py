@@ -125,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "HTML page of one record: its text, one section per encounter, every evidence span marked.")
     _out_arg(review)
     review.add_argument("--record", help="record path (default: list the records)")
-    review.add_argument("--run", help="run id (default: the latest run)")
+    review.add_argument("--run", help="what one run stored (default: the current version of every record)")
     review.add_argument("--to", type=Path, help="HTML file to write (default: OUT/review/<record>.html)")
 
     history = sub.add_parser("history", help="versions of one record", description="List every version of a record "

@@ -26,43 +26,45 @@ mark[data-field="medications"] { background: #e3d1f5; }
 """
 
 
-def _run_filter(run_id: str | None) -> tuple[str, list[str]]:
+def _run_filter(run_id: str | None) -> tuple[str, str, list[str]]:
+    """(encounters to read, condition, parameters): the current version of every record by default, or
+    what one run stored."""
     if run_id is None:
-        return "e.run_id = (SELECT run_id FROM runs ORDER BY started_at DESC LIMIT 1)", []
-    return "e.run_id = ?", [run_id]
+        return "encounters_current", "true", []
+    return "encounters", "e.run_id = ?", [run_id]
 
 
 def list_records(con: duckdb.DuckDBPyConnection, run_id: str | None = None) -> pd.DataFrame:
-    """One row per stored record of the run: encounters found and the date range they cover."""
-    where, params = _run_filter(run_id)
+    """One row per record (current, or stored by the run): encounters found and the date range they cover."""
+    table, where, params = _run_filter(run_id)
     return con.execute(
         f"""SELECT e.record, count(*) AS encounters, min(e.encounter_date) AS first_date,
                    max(e.encounter_date) AS last_date, any_value(d.char_count) AS chars
-            FROM encounters e JOIN documents d USING (document_id)
+            FROM {table} e JOIN documents d USING (document_id)
             WHERE {where} GROUP BY e.record ORDER BY e.record""",
         params,
     ).df()
 
 
 def encounters_frame(con: duckdb.DuckDBPyConnection, record: str, run_id: str | None = None) -> pd.DataFrame:
-    where, params = _run_filter(run_id)
+    table, where, params = _run_filter(run_id)
     return con.execute(
         f"""SELECT encounter_index, start_line, end_line, encounter_date, end_date, encounter_type,
                    encounter_type_text, encounter_type_source, provider, facility, chief_complaint, len(diagnoses) AS diagnoses,
                    len(medications) AS medications, round(boundary_score, 2) AS score,
                    coalesce(review_reasons, []) AS review_reasons, encounter_id
-            FROM encounters e WHERE e.record = ? AND {where} ORDER BY encounter_index""",
+            FROM {table} e WHERE e.record = ? AND {where} ORDER BY encounter_index""",
         [record, *params],
     ).df()
 
 
 def render_record_html(con: duckdb.DuckDBPyConnection, record: str, run_id: str | None = None) -> str:
     """The record's stored text, one section per encounter, every evidence span marked."""
-    where, params = _run_filter(run_id)
+    table, where, params = _run_filter(run_id)
     encounters = con.execute(
         f"""SELECT encounter_id, encounter_index, start_char, end_char, start_line, end_line, encounter_date,
                    encounter_type, provider, facility, document_id, coalesce(review_reasons, [])
-            FROM encounters e WHERE e.record = ? AND {where} ORDER BY encounter_index""",
+            FROM {table} e WHERE e.record = ? AND {where} ORDER BY encounter_index""",
         [record, *params],
     ).fetchall()
     if not encounters:

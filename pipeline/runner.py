@@ -23,6 +23,7 @@ from schemas import (
     EncounterType,
     Evidence,
     Manifest,
+    PatientIdentity,
     QuarantineRecord,
     RecordSighting,
     Run,
@@ -46,6 +47,7 @@ from pipeline.errors import ChartsiftError, InputError, ManifestError, StageErro
 from pipeline.extract import ExtractedFields, Span, extract_fields
 from pipeline.ingest import DEFAULT_MAX_LINE_CHARS, ingest
 from pipeline.manifest import ManifestWorkspace, build_manifest, collect_inputs
+from pipeline.patient import read_identity
 from pipeline.catalog import build_catalog
 from pipeline.store import Catalog
 from pipeline.text import LineIndex
@@ -94,6 +96,7 @@ class RecordResult:
     document: Document
     chunks: tuple[Chunk, ...]
     encounters: tuple[Encounter, ...]
+    patient: PatientIdentity
 
 
 def now() -> datetime:
@@ -205,6 +208,23 @@ def build_encounter(
     return Encounter.model_validate(data, context={"text": document.text})
 
 
+def build_patient(document: Document, lines: LineIndex, run: Run) -> PatientIdentity:
+    """The record's patient identity, validated against the document text like every stored value."""
+    found = read_identity(document.text, lines)
+    values: dict[str, Any] = {}
+    for field, span in (("name", found.name), ("mrn", found.mrn)):
+        if span is not None:
+            values |= {field: span.text, f"{field}_start": span.start, f"{field}_end": span.end}
+    if found.birth_date is not None:
+        when, span = found.birth_date
+        values |= {"birth_date": when, "birth_date_text": span.text, "birth_date_start": span.start, "birth_date_end": span.end}
+    return PatientIdentity.model_validate(
+        {"document_id": document.document_id, "config_hash": run.config_hash, "run_id": run.run_id,
+         "patient_key": found.patient_key, "identities_seen": found.identities_seen, **values},
+        context={"text": document.text},
+    )
+
+
 def _apply_grounded(fields: ExtractedFields, values: tuple[GroundedValue, ...]) -> None:
     """Overrides extracted fields with values a detector grounded itself."""
     for value in values:
@@ -258,13 +278,14 @@ def process_record(
             build_encounter(document, lines, b, end, i, plan.run, info, detection)
             for i, (b, end) in enumerate(zip(boundaries, ends, strict=True))
         )
+        patient = build_patient(document, lines, plan.run)
     except ChartsiftError:
         raise
     except ValidationError as exc:
         raise InputError(record, f"a row failed validation ({_validation_message(exc)})") from None
     except Exception as exc:  # a bug must quarantine one record, not stop the batch
         raise StageError(record, stage, exc) from exc
-    return RecordResult(document, chunks, encounters)
+    return RecordResult(document, chunks, encounters, patient)
 
 
 def _check_boundaries(record: str, boundaries: list[EncounterBoundary], length: int, lines: LineIndex) -> None:
@@ -352,7 +373,9 @@ def run_record(catalog: Catalog, workspace: ManifestWorkspace, plan: RunPlan, de
     except ChartsiftError as exc:
         catalog.quarantine(quarantine_entry(plan.run.run_id, record, declared.uri, declared.sha256, exc))
         return RecordOutcome(record, "quarantined", message=str(exc))
-    if not catalog.store_record(plan.run.run_id, plan.run.config_hash, declared.uri, result.document, result.chunks, result.encounters):
+    if not catalog.store_record(
+        plan.run.run_id, plan.run.config_hash, declared.uri, result.document, result.chunks, result.encounters, result.patient
+    ):
         return skip_record(catalog, workspace, plan, record)
     return RecordOutcome(record, "stored", len(result.encounters))
 

@@ -29,7 +29,7 @@ from urllib.parse import unquote, urlparse
 import duckdb
 import pandas as pd
 
-from schemas import Document, Encounter, Manifest, QuarantineRecord, RecordSighting, Run
+from schemas import Document, Encounter, Manifest, PatientIdentity, QuarantineRecord, RecordSighting, Run
 
 from pipeline.chunking import Chunk
 from pipeline.errors import CatalogError
@@ -194,6 +194,24 @@ CREATE TABLE IF NOT EXISTS quarantine (
     created_at TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (run_id, record)
 );
+CREATE TABLE IF NOT EXISTS patients (
+    document_id VARCHAR NOT NULL,
+    config_hash VARCHAR NOT NULL,
+    run_id VARCHAR NOT NULL,
+    patient_key VARCHAR,
+    name VARCHAR,
+    name_start BIGINT,
+    name_end BIGINT,
+    birth_date DATE,
+    birth_date_text VARCHAR,
+    birth_date_start BIGINT,
+    birth_date_end BIGINT,
+    mrn VARCHAR,
+    mrn_start BIGINT,
+    mrn_end BIGINT,
+    identities_seen INTEGER NOT NULL,
+    PRIMARY KEY (document_id, config_hash)
+);
 CREATE TABLE IF NOT EXISTS record_sightings (
     run_id VARCHAR NOT NULL,
     uri VARCHAR NOT NULL,
@@ -225,6 +243,7 @@ BATCHED_TABLES = {
     "encounters": "SELECT * FROM encounters WHERE run_id = $run AND document_id IN (SELECT key FROM _batch_documents)",
     "evidence": "SELECT v.*, e.run_id FROM evidence v JOIN encounters e USING (encounter_id) "
     "WHERE e.run_id = $run AND e.document_id IN (SELECT key FROM _batch_documents)",
+    "patients": "SELECT * FROM patients WHERE run_id = $run AND document_id IN (SELECT key FROM _batch_documents)",
     "record_sightings": "SELECT * FROM record_sightings WHERE run_id = $run AND record IN (SELECT key FROM _batch_records)",
     "quarantine": "SELECT * FROM quarantine WHERE run_id = $run AND record IN (SELECT key FROM _batch_records)",
 }
@@ -235,6 +254,7 @@ RUN_TABLES = {
     "agent_steps": "SELECT * FROM agent_steps WHERE run_id = $run",
 }
 PUBLISHED_TABLES = (*RUN_TABLES, *BATCHED_TABLES)
+PATIENT_COLUMNS = tuple(PatientIdentity.model_fields)
 SCHEMA_PARTITION = "_schema"  # a zero-row file per table, so a view over no run yet still has its columns
 
 
@@ -407,7 +427,14 @@ class Catalog:
         return row is not None
 
     def store_record(
-        self, run_id: str, config_hash: str, uri: str, document: Document, chunks: Sequence[Chunk], encounters: Sequence[Encounter]
+        self,
+        run_id: str,
+        config_hash: str,
+        uri: str,
+        document: Document,
+        chunks: Sequence[Chunk],
+        encounters: Sequence[Encounter],
+        patient: PatientIdentity,
     ) -> bool:
         """Writes one record atomically. Returns False (and writes nothing) when it was already complete."""
         with self.transaction() as con:
@@ -427,6 +454,10 @@ class Catalog:
             _bulk_insert(con, "encounters", [_encounter_row(e) for e in encounters])
             con.execute("DELETE FROM agent_checkpoints WHERE document_id = ? AND config_hash = ?", [document.document_id, config_hash])
             _bulk_insert(con, "evidence", [row for e in encounters for row in _evidence_rows(e)])
+            con.execute(
+                f"INSERT INTO patients ({', '.join(PATIENT_COLUMNS)}) VALUES ({', '.join('?' * len(PATIENT_COLUMNS))})",
+                [getattr(patient, c) for c in PATIENT_COLUMNS],
+            )
             con.execute(
                 "INSERT INTO completions VALUES (?, ?, ?, ?, ?, ?)",
                 [document.document_id, config_hash, run_id, document.record, len(encounters), _now()],

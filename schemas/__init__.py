@@ -25,6 +25,7 @@ __all__ = [
     "ClinicalItem",
     "Manifest",
     "ManifestInput",
+    "PatientIdentity",
     "QuarantineRecord",
     "RecordSighting",
     "Run",
@@ -294,6 +295,54 @@ class QuarantineRecord(_Frozen):
     created_at: datetime = Field(description="When the input was set aside (UTC).")
 
 
+class PatientIdentity(_Frozen):
+    """Who a record is about, as its banners and headers print it. Each value is the document text at its
+    span (``text[name_start:name_end] == name``), like every other stored value."""
+
+    document_id: str = Field(description="sha256 of the input's bytes: the document the identity was read from.")
+    config_hash: str = Field(description="Hash of the pipeline configuration that read it.")
+    run_id: str = Field(description="The run that stored it.")
+    patient_key: str | None = Field(
+        default=None,
+        description="'mrn:' and the MRN as printed when one is; else 'nd:' and a hash of the normalised name and birth "
+        "date; null when the record prints neither. One patient's records share it.",
+    )
+    name: str | None = Field(default=None, description="The patient's name as printed (most often printed, OCR variants folded).")
+    name_start: int | None = Field(default=None, ge=0, description="Offset of the name in the document text.")
+    name_end: int | None = Field(default=None, ge=0, description="Offset just past the name (exclusive).")
+    birth_date: date | None = Field(default=None, description="The patient's date of birth.")
+    birth_date_text: str | None = Field(default=None, description="The birth date as printed.")
+    birth_date_start: int | None = Field(default=None, ge=0, description="Offset of the printed birth date.")
+    birth_date_end: int | None = Field(default=None, ge=0, description="Offset just past the printed birth date (exclusive).")
+    mrn: str | None = Field(default=None, description="The medical record number as printed.")
+    mrn_start: int | None = Field(default=None, ge=0, description="Offset of the MRN in the document text.")
+    mrn_end: int | None = Field(default=None, ge=0, description="Offset just past the MRN (exclusive).")
+    identities_seen: int = Field(
+        default=0, ge=0,
+        description="Distinct MRNs (or names, without an MRN) the record prints: more than 1 flags pages of another patient.",
+    )
+
+    @model_validator(mode="after")
+    def _grounded(self, info: ValidationInfo) -> PatientIdentity:
+        text = (info.context or {}).get("text")
+        for field, value, start, end in (
+            ("name", self.name, self.name_start, self.name_end),
+            ("birth_date", self.birth_date_text, self.birth_date_start, self.birth_date_end),
+            ("mrn", self.mrn, self.mrn_start, self.mrn_end),
+        ):
+            if (value is None) != (start is None) or (start is None) != (end is None):
+                raise ValueError(f"patient {field}: a value needs its span and a span its value")
+            if value is None:
+                continue
+            if end - start != len(value):
+                raise ValueError(f"patient {field}: text length does not match [{start}:{end}]")
+            if text is not None and text[start:end] != value:
+                raise ValueError(f"patient {field}: text differs from the document at [{start}:{end}]")
+        if (self.birth_date is None) != (self.birth_date_text is None):
+            raise ValueError("patient birth_date: a date needs its printed text")
+        return self
+
+
 class RecordSighting(_Frozen):
     """A run saw a record's bytes: stored them, or found them already stored. A record is its source URI;
     each distinct sha256 under one URI is a version, and the latest sighting decides the current one."""
@@ -309,5 +358,5 @@ class RecordSighting(_Frozen):
 
 SCHEMA_MODELS: dict[str, type[BaseModel]] = {
     m.__name__: m
-    for m in (Manifest, ManifestInput, Document, Encounter, Evidence, ClinicalItem, Run, QuarantineRecord, RecordSighting)
+    for m in (Manifest, ManifestInput, Document, Encounter, Evidence, ClinicalItem, Run, QuarantineRecord, RecordSighting, PatientIdentity)
 }

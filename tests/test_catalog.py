@@ -200,3 +200,22 @@ def test_publication_waits_for_its_interval_and_carries_whatever_was_queued(reco
         with analyst(out) as con:  # visible while the run is still running
             assert con.execute("SELECT count(DISTINCT record) FROM encounters").fetchone()[0] == 2
             assert con.execute("SELECT status FROM runs").fetchone()[0] == "running"
+
+
+def test_patient_values_are_the_text_at_their_spans_and_one_patient_is_one_key(records: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    run_plain([records], out)
+    with analyst(out) as con:
+        mismatches = con.execute(
+            """SELECT count(*) FROM patients p JOIN documents d USING (document_id) WHERE
+                 (p.name IS NOT NULL AND substr(d.text, p.name_start + 1, p.name_end - p.name_start) <> p.name)
+              OR (p.mrn IS NOT NULL AND substr(d.text, p.mrn_start + 1, p.mrn_end - p.mrn_start) <> p.mrn)
+              OR (p.birth_date IS NOT NULL AND substr(d.text, p.birth_date_start + 1, p.birth_date_end - p.birth_date_start) <> p.birth_date_text)"""
+        ).fetchone()[0]
+        keyed = con.execute("SELECT count(*), count(patient_key) FROM patients_current").fetchone()
+        # the clean and the hard rendering of one sample patient print the identity differently
+        renderings = con.execute("SELECT count(DISTINCT patient_key) FROM patients_current WHERE record LIKE 'synth_0004%'").fetchone()[0]
+        with_a_stay = con.execute("SELECT count(DISTINCT patient_key) FROM encounters_current WHERE encounter_type = 'inpatient'").fetchone()[0]
+    assert mismatches == 0
+    assert keyed[0] == len(list(records.glob("*.txt"))) and keyed[1] >= keyed[0] - 1
+    assert renderings == 1 and with_a_stay >= 1

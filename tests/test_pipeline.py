@@ -293,3 +293,24 @@ def test_patient_text_stays_out_of_logs_and_task_names(prefect_server, tmp_path:
     names = asyncio.run(task_names())
     assert any(n.startswith("record-") for n in names)
     assert not any(canary.split()[0] in n or "canary" in n for n in names)
+
+
+def test_nightly_verify_passes_a_sound_catalog_and_fails_on_a_changed_span_or_a_lower_f1(sample_run: Path, tmp_path: Path) -> None:
+    from flows.verify import verify
+    from pipeline.catalog import build_catalog
+
+    gold = str(SAMPLES / "gold.jsonl")
+    sound = verify(outs=[str(sample_run), str(tmp_path / "no-catalog-yet")], gold=gold, min_f1=0.5, return_state=True)
+    assert sound.is_completed(), sound.message
+    # A copy of the catalog in which one published evidence span no longer says what the document says.
+    copy = tmp_path / "copy"
+    shutil.copytree(sample_run, copy)
+    build_catalog(copy)
+    part = next(p for p in (copy / "parquet" / "evidence").glob("run_id=run-*/*.parquet"))
+    duckdb.sql(f"COPY (SELECT * REPLACE (CASE WHEN item_index = 0 AND field = 'provider' THEN 'X' || text ELSE text END AS text) "
+               f"FROM '{part}') TO '{part}.new' (FORMAT parquet)")
+    os.replace(f"{part}.new", part)
+    changed = verify(outs=[str(copy)], gold=gold, min_f1=0.5, return_state=True)
+    assert changed.is_failed() and "evidence spans differ from their text" in changed.message
+    regressed = verify(outs=[str(sample_run)], gold=gold, min_f1=0.999, return_state=True)
+    assert regressed.is_failed() and "samples F1" in regressed.message and "below 0.999" in regressed.message
