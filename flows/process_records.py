@@ -106,7 +106,7 @@ def process_records(
     Args:
         paths: Record files, folders (walked for .txt, .text and .pdf) or glob patterns. A path that does
             not exist or holds no record is nothing to do: the run completes with 0 new records.
-        out: Output folder: the analyst catalog (catalog.duckdb), Parquet and the writer's state.
+        out: Output folder: the analyst catalog, its Parquet and the writer's state.
         detector: Encounter detector: 'rules' (offline, the default) or 'agent' (an OpenAI-compatible model).
         detector_params: Detector options, e.g. {"threshold": 0.5} for rules or the model settings for agent.
         show_progress: Print one progress line per record to stderr.

@@ -1,6 +1,6 @@
 """The ``verify`` flow: the nightly check that stored rows are still true and detection is as good as it was.
 
-The checks are ``pipeline.checks.check_catalog`` and the evaluator over the committed samples' gold; this
+The checks are ``pipeline.checks.check_catalog`` and ``gold_f1`` over the committed samples' gold; this
 module only logs them, leaves a Markdown artifact and fails the flow run when one fails.
 """
 
@@ -13,19 +13,8 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.states import Completed, Failed, State
 
-from pipeline import evaluation
-from pipeline.checks import CatalogCheck, check_catalog
-from pipeline.offline import predict_files
+from pipeline.checks import CatalogCheck, check_catalog, gold_f1
 from pipeline.store import CATALOG_NAME
-
-
-def samples_f1(gold_path: Path) -> float:
-    """Boundary F1 (within 2 lines) of the default rules detector on a gold file's records."""
-    gold = evaluation.load_jsonl(gold_path)
-    records = gold_path.parent / "records"
-    predictions = predict_files(((records / g["record"], g["record"]) for g in gold), "rules", {}, jobs=1)
-    scores = evaluation.score(gold, [p.corpus_entry() for p in predictions], {p.record: p.text for p in predictions})
-    return float(scores["all"].near_f1 or 0.0)
 
 
 @flow(name="verify", log_prints=False)
@@ -33,7 +22,7 @@ def verify(outs: list[str], gold: str = "data/samples/gold.jsonl", min_f1: float
     """Checks the recent runs of each output folder and the detector's accuracy on the samples.
 
     Args:
-        outs: Output folders to check (each holding catalog.duckdb); one with no catalog yet is skipped.
+        outs: Output folders to check; one with no catalog yet is skipped.
         gold: Gold labels (corpus format) whose records/ folder sits beside them.
         min_f1: Fail when boundary F1 within two lines on the gold falls below this.
         days: Check the runs started in this many past days.
@@ -45,7 +34,7 @@ def verify(outs: list[str], gold: str = "data/samples/gold.jsonl", min_f1: float
             logger.warning("%s holds no catalog yet: nothing to check", out)
             continue
         checks.append(check_catalog(Path(out), days))
-    f1 = samples_f1(Path(gold))
+    f1 = gold_f1(Path(gold))
     failures = [f"{c.out_dir}: {c.evidence_mismatches} evidence spans differ from their text" for c in checks if c.evidence_mismatches]
     failures += [f"{c.out_dir}: run {r} counts differ from its rows" for c in checks for r in c.count_mismatches]
     if f1 < min_f1:

@@ -67,3 +67,15 @@ def check_catalog(out_dir: Path, days: float = 2.0) -> CatalogCheck:
         manifests = [catalog.manifest(m) for m in dict.fromkeys(r[1] for r in runs)]
     check.changed_inputs = sum(c.status != "ok" for m in manifests for c in verify_manifest(m))
     return check
+
+
+def gold_f1(gold_path: Path) -> float:
+    """Boundary F1 (within 2 lines) of the default rules detector on a gold file's records (``records/`` beside it)."""
+    from pipeline import evaluation
+    from pipeline.offline import predict_files
+
+    gold = evaluation.load_jsonl(gold_path)
+    records = gold_path.parent / "records"
+    predictions = predict_files(((records / g["record"], g["record"]) for g in gold), "rules", {}, jobs=1)
+    scores = evaluation.score(gold, [p.corpus_entry() for p in predictions], {p.record: p.text for p in predictions})
+    return float(scores["all"].near_f1 or 0.0)

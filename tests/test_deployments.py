@@ -116,6 +116,16 @@ def _flow_run_logs_and_artifacts(url: str, flow_run_id) -> tuple[list[str], list
         return asyncio.run(read())
 
 
+def _logs_once_they_arrive(url: str, flow_run_id, expected) -> tuple[list[str], list[str]]:
+    """A flow run's logs and artifacts; its last log lines reach the API after its final state, so wait for them."""
+    deadline = time.monotonic() + 60
+    while True:
+        logs, artifacts = _flow_run_logs_and_artifacts(url, flow_run_id)
+        if any(expected(m) for m in logs) or time.monotonic() > deadline:
+            return logs, artifacts
+        time.sleep(1)
+
+
 def test_the_inbox_deployment_on_a_real_server_worker_and_a_reader_held_open(prefect_server_process, tmp_path: Path) -> None:
     url, _ = prefect_server_process
     home = _checkout(tmp_path / "home")
@@ -161,7 +171,7 @@ def test_the_inbox_deployment_on_a_real_server_worker_and_a_reader_held_open(pre
         # 1. No inbox at all: a completed run with 0 records.
         empty_run, timings["empty inbox run"] = _run_deployment(url, "process_records/inbox")
         assert empty_run.state.is_completed(), empty_run.state
-        logs, artifacts = _flow_run_logs_and_artifacts(url, empty_run.id)
+        logs, artifacts = _logs_once_they_arrive(url, empty_run.id, lambda m: ": 0 records, 0 stored" in m)
         assert any(": 0 records, 0 stored" in m for m in logs), logs
         assert artifacts and "| records | 0 |" in artifacts[0]
 
@@ -181,7 +191,7 @@ def test_the_inbox_deployment_on_a_real_server_worker_and_a_reader_held_open(pre
         (inbox / "blank.txt").write_bytes(b"")
         changed_run, timings["changed-file inbox run"] = _run_deployment(url, "process_records/inbox")
         assert changed_run.state.name == "CompletedWithQuarantine", changed_run.state
-        logs, artifacts = _flow_run_logs_and_artifacts(url, changed_run.id)
+        logs, artifacts = _logs_once_they_arrive(url, changed_run.id, lambda m: "blank.txt: empty file" in m)
         assert any("1 stored" in m and "1 quarantined" in m for m in logs), logs
         assert any("blank.txt: empty file" in m for m in logs) and "blank.txt: empty file" in artifacts[0]
 
