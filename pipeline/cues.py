@@ -62,7 +62,8 @@ ENCOUNTER_HEADERS: dict[str, re.Pattern[str]] = {
     "admission_date": re.compile(r"^\s*" + _labels("admission date", "date of admission", "admit date", "admitted") + r"\s*:", re.I),
     "exam_date": re.compile(r"^\s*" + _labels("exam date", "date of exam", "study date", "collection date", "procedure date", "date of procedure", "date of surgery") + r"\s*:\s*" + _DATEISH, re.I),
     "date_clinic": re.compile(r"^\s*" + _labels("date") + r"\s*:\s*" + _DATEISH + r".{0,40}" + _labels("clinic", "facility", "location", "provider", "physician", "department"), re.I),
-    "star_banner": re.compile(r"^\s*\*{2,}\s*(?!" + _labels("end of") + r"\b)[A-Za-z][A-Za-z &/,-]{2,60}?\s*\*{2,}\s*$", re.I),
+    # "** OFFICE VISIT **": stars set off by spaces; "**Chief Complaint**" is markdown's bold, a section heading
+    "star_banner": re.compile(r"^\s*\*{2,}(?:\s+(?!" + _labels("end of") + r"\b)[A-Za-z][A-Za-z &/,-]{2,60}?\s*|(?!" + _labels("end of") + r"\b)[A-Za-z][A-Za-z &/,-]{1,60}?\s+)\*{2,}\s*$", re.I),
     "fax_cover": re.compile(r"^\s*" + _labels("fax") + r"\b.{0,20}" + _labels("from") + r"\s*:", re.I),
     "regarding": re.compile(r"^\s*" + _labels("re") + r"\s*:.{0,60}\b" + _labels("dos", "date") + r"\b", re.I),
     "pipe_line": re.compile(r"^\s*" + _DATEISH + r"\s*\|[^|]+\|"),

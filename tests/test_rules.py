@@ -346,7 +346,7 @@ def test_scorer_decisions_keep_the_cues_where_they_read_the_record(tmp_path) -> 
     files = [
         tmp_path / name / "records" / entry["record"]
         for name, groups in (("legacy", [6]), ("grammar", [0, 4]))
-        for entry in generate_corpus(tmp_path / name, records=10, seed=515, variant="mixed", families=select_families(groups=groups))
+        for entry in generate_corpus(tmp_path / name, records=10, seed=516, variant="mixed", families=select_families(groups=groups))
     ]
     seen = {"read": 0, "misread": 0, "vetoed": 0, "added": 0, "added_below_threshold": 0, "gave_way": 0}
     for path in files:
@@ -411,3 +411,54 @@ def test_the_title_pre_check_never_hides_a_title_the_matcher_would_find(tmp_path
     assert [line for line, found in zip(turned_away, cues._title_cues(turned_away), strict=True) if found] == []
     passed = [line for line in lines if cues._may_hold_title(line)]
     assert any(cues._title_cues(passed))  # and the records do hold titles
+
+
+def test_a_block_is_dated_by_a_short_line_whatever_words_stand_around_its_date() -> None:
+    """A note's sub-header in words no list names ("_Recorded ..._", "Entered ... by") still dates its
+    block, so a later day's note after a signed one opens a visit; a sentence citing a date does not."""
+    from pipeline.detect.rules import _stamped_date
+
+    lines = ["### Provider Note", "_Recorded 07/14/2014, 12:11p_", "Documented by Mei Lachance, MD"]
+    assert _stamped_date(lines, [0, 1, 2]) == date(2014, 7, 14)
+    assert _stamped_date(["Entered 2014-07-14 by Mei Lachance, MD"], [0]) == date(2014, 7, 14)
+    assert _stamped_date(["The patient was seen in our clinic on 07/14/2014 and again on 08/01/2014 for knee pain."], [0]) is None
+    assert _stamped_date(["DOB: 05/26/1937", "Chief complaint: cough"], [0, 1]) is None
+    note = "### Clinic Note\n_Recorded {}, 9:05a_\nDocumented by Mei Lachance, MD\nChief complaint: cough.\nPlan: rest.\nDictated and reviewed by Mei Lachance, MD on {}.\n\n\n"
+    text = note.format("05/18/2014", "05/18/2014") + note.format("05/18/2014", "05/18/2014") + note.format("07/14/2014", "07/14/2014")
+    assert [b.line for b in create("rules", scorer="none").detect(DetectionInput("doc", text, LineIndex(text)))] == [0, 16]
+
+
+def test_markdown_bold_is_a_section_heading_and_stars_set_off_by_spaces_a_banner() -> None:
+    from pipeline import cues
+
+    assert cues.encounter_header("** OFFICE VISIT **") == "star_banner"
+    assert cues.encounter_header("**ENCOUNTER FOR CHECK-UP **") == "star_banner"  # OCR dropped one space
+    for heading in ("**Chief Complaint**", "**MDM**", "**DISCHARGE SUMMARY**", "** END OF NOTE **"):
+        assert cues.encounter_header(heading) is None, heading
+
+
+def test_an_admission_header_inside_an_encounter_its_notes_have_passed_restates_the_stay() -> None:
+    """A discharge summary's own admission block, under its title and date, prints an admission day the
+    encounter's notes have already passed: it restates the stay (whose opening header the cues could not
+    read) instead of opening one. An admission after the encounter's last day still opens a stay."""
+    text = """Dec 26, 2009 - St. Brendan Memorial Hospital - Inpatient stay under Renata Crowder, DO.
+
+_Recorded 26-Dec-2009, 10h35_
+Admission H&P. Hip pain after a fall.
+
+_Recorded 29-Dec-2009, 10h35_
+*DISCHARGE SUMMARY*
+Documented by Renata Crowder, DO
+ADMISSION DATE: 12/26/09
+DISCHARGE DATE: 12/29/09
+Hospital course: repaired, stable.
+Dictated and reviewed by Renata Crowder, DO on 12/29/2009.
+
+
+ADMISSION DATE: 02/03/10
+DISCHARGE DATE: 02/05/10
+Pneumonia.
+"""
+    decisions = {d.cues.line: d for d in create("rules", scorer="none").trace(DetectionInput("doc", text, LineIndex(text)))}
+    assert not decisions[8].start and "inside_stay" in decisions[8].names
+    assert decisions[14].start

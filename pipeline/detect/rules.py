@@ -5,7 +5,9 @@ page furniture being transparent), the line after a signature (or after a closin
 own template prints after its notes, see pipeline.layout), or a header-like line (an encounter
 header, a note sub-header, a note title, a letterhead, an opening section) that follows body text.
 A candidate's block reaches up over a banner box ("=====" / title / "=====") and down over its
-contiguous header lines, stopping at its first line of text, a separator or a signature.
+contiguous header lines, stopping at its first line of text, a separator or a signature. Its date is
+the one its header or sub-header prints, or else the first date of a short line among its first three
+that is no sentence and whose words give the date to no other day ("_Recorded 07/14/2014, 12:11p_").
 
 Its score adds named cues: the blank-line gap or separator before it (and "record_gap" when the gap is
 as wide as the one this record leaves before its own encounter headers), an encounter-level header, a
@@ -19,7 +21,8 @@ them, and each reason is named in the trace: a note right under its encounter he
 or shift note; a note of an open inpatient stay (opened by an admission cue, bounded by its printed
 discharge date, a discharge summary or a date gap); an addendum; the dated main note after a short
 undated first note; a note dated the same day as the current encounter (a visit's triage, rooming,
-imaging and provider notes). A discharge summary that prints its admission date re-reads the notes
+imaging and provider notes); an admission header printing a day the encounter's notes have already
+passed (a discharge summary's own admission block). A discharge summary that prints its admission date re-reads the notes
 dated after that admission into one stay; undated text between a signature and a new dated note
 opens that note's encounter; a cover sheet before the first document belongs to it.
 A stay or a visit is ONE encounter.
@@ -336,6 +339,8 @@ class RulesDetector(Detector):
                 when = dates[0]
                 if len(dates) > 1 and 0 < (dates[1] - dates[0]).days <= STAY_SPAN_DAYS:
                     admitted, discharge_by = admitted or dates[0], discharge_by or dates[1]
+            elif when is None and not closes_note:
+                when = _stamped_date(lines, [j for j in window if j not in signature])  # a signature's date is its signing's
             out.append(
                 LineCues(
                     line=top,
@@ -639,6 +644,10 @@ class _Encounter:
             # already passed); any other header opens an encounter.
             if self.stay and _looks_back(c) and self.last_date and c.admitted <= self.last_date:
                 return "inside_stay"
+            if c.admitted and self.first_date and self.last_date and self.first_date <= c.admitted < self.last_date:
+                # ... or any admission date this encounter's notes have already passed, from inside it
+                # (a discharge summary's header under its own note title and date)
+                return "inside_stay"
             return None
         if self.headed and c.content_before - self.header_end <= 1 and (c.date is None or c.date == self.first_date):
             return "under_header"  # the first note right under its encounter header
@@ -860,6 +869,20 @@ def _block_dates(lines: list[str], window: list[int], pair_run: bool) -> list[da
             head = layout.ocr_digits(lines[j][:HEADER_LINE_CHARS])
             found += [m.value for m in find_dates(head) if not cues.OTHER_DAY.search(head, max(0, m.start - 40), m.start)]
     return found
+
+
+def _stamped_date(lines: list[str], window: list[int]) -> date | None:
+    """The date a block's first lines print for the block itself, whatever words stand around it
+    ("_Recorded 29-Sep-2009, 14h14_", "Entered 07/14/2014 by ..."): the first date of a short line that
+    is no sentence, unless its words give it to another day (a birth, a prior study)."""
+    for j in window[:3]:
+        text = layout.unbox(lines[j])
+        if len(text) > HEADER_LINE_CHARS or (len(text) > 40 and layout.ends_sentence(text)):
+            continue
+        found = _block_dates(lines, [j], False)
+        if found:
+            return found[0]
+    return None
 
 
 def _structural_dates(lines: list[str], window: list[int], boxed: bool, pair_run: bool) -> list[date]:
