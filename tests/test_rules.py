@@ -462,3 +462,28 @@ Pneumonia.
     decisions = {d.cues.line: d for d in create("rules", scorer="none").trace(DetectionInput("doc", text, LineIndex(text)))}
     assert not decisions[8].start and "inside_stay" in decisions[8].names
     assert decisions[14].start
+
+
+def test_a_block_printing_a_later_day_is_no_section_of_the_note_above() -> None:
+    """A short addendum opens a note; a banner two lines under it that prints a later day is not that
+    note's section (before the fix it was kept under the note's top and the stay vanished into the visit)."""
+    text = """~~~[ TELEHEALTH VISIT ]~~~[ 2014-02-04 ]~~~
+CARE LEAD:: ROSA A. HADDAD, MD
+Chief complaint: follow-up.
+Plan: renal panel every 6 months.
+Locked by Rosa A. Haddad, MD 4 February 2014
+
+
+::6 February 2014 15:44:00::  ADDENDUM  Note by Rosa A. Haddad, MD
+ADDENDUM: Imaging report reviewed.
+
+~~~[ INPATIENT STAY ]~~~[ 2014-02-17 ]~~~
+CARE LEAD:: VICTOR INGERSOLL, DO
+STOP:: 2014-02-18
+Hospital course: uneventful.
+"""
+    from pipeline.detect.features import KEEP_REASONS
+
+    decisions = {d.cues.line: d for d in create("rules", scorer="none").trace(DetectionInput("doc", text, LineIndex(text)))}
+    assert decisions[10].cues.date == date(2014, 2, 17) and "new_date" in decisions[10].names
+    assert not set(decisions[10].names) & set(KEEP_REASONS)  # no reason to keep it: the scorer may open it

@@ -509,8 +509,9 @@ class RulesDetector(Detector):
         for c in candidates[1:]:
             current = encounters[-1]
             score, names = self.score(c, current.last_date)
-            if not (_headed(c) or c.after_signature or c.record_gap) and 0 <= c.content_before - opened <= NOTE_TOP_LINES:
-                # A section right under a note's title or sub-header belongs to that note.
+            later_day = bool(c.date and current.last_date and c.date > current.last_date)
+            if not (_headed(c) or c.after_signature or c.record_gap or later_day) and 0 <= c.content_before - opened <= NOTE_TOP_LINES:
+                # A section right under a note's title or sub-header belongs to that note (unless it prints a later day).
                 score -= self.note_top_penalty
                 names += ("under_note_top",)
             if _opens_note(c):
