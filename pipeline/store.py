@@ -316,7 +316,6 @@ class Catalog:
 
     def __init__(self, out_dir: Path, read_only: bool = False, publish_every_s: float = PUBLISH_EVERY_S) -> None:
         self.out_dir = Path(out_dir)
-        self.read_only = read_only
         self.publish_every_s = publish_every_s
         self.path = self.out_dir / CATALOG_NAME if read_only else state_path(self.out_dir)
         if read_only and not self.path.exists():
