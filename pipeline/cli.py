@@ -188,10 +188,11 @@ def build_parser() -> argparse.ArgumentParser:
 def _cmd_run(args: argparse.Namespace) -> int:
     from flows.process_records import process_records
     from flows.server import prefect_api
+    from pipeline.manifest import missing_paths
     from pipeline.store import CATALOG_NAME, Catalog
 
     paths = [str(p) for p in args.paths]
-    missing = [p for p in paths if not set("*?[") & set(p) and not (Path(p).exists() or Path(p).is_symlink())]
+    missing = missing_paths(paths)
     if missing:
         raise UsageError(f"no such file or folder: {missing[0]}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
     if args.retry_quarantined and (args.out / CATALOG_NAME).exists():

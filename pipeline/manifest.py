@@ -79,6 +79,11 @@ def _glob_root(pattern: str) -> Path:
     return Path(*fixed) if fixed else Path(".")
 
 
+def missing_paths(args: list[str]) -> list[str]:
+    """The arguments that name no file or folder (a glob pattern is never missing: it may match nothing)."""
+    return [arg for arg in args if not _GLOB_CHARS & set(arg) and not (Path(arg).exists() or Path(arg).is_symlink())]
+
+
 def _candidates(arg: str) -> tuple[Path, list[Path], bool]:
     """(root, files, explicit) for one user argument; explicit files keep any suffix."""
     if _GLOB_CHARS & set(arg):

@@ -105,6 +105,10 @@ def _name_in(line: str, start: int, end: int) -> tuple[int, int] | None:
     return match.start(), match.end()
 
 
+def _found(line_start: int, line: str, start: int, end: int) -> Found:
+    return Found(line_start + start, line_start + end, line[start:end])
+
+
 def read_identity(text: str, lines: LineIndex | None = None) -> Identity:
     lines = lines or LineIndex(text)
     names: list[Found] = []
@@ -118,25 +122,25 @@ def read_identity(text: str, lines: LineIndex | None = None) -> Identity:
         for label in _NAME_LABEL.finditer(line):
             span = _name_in(line, *_cell_after(line, label.end()))
             if span:
-                labelled_name = Found(start + span[0], start + span[1], line[span[0] : span[1]])
+                labelled_name = _found(start, line, *span)
                 break
         found_here = False
         for label in _DOB.finditer(line):
             mention = first_date(line, label.end(), min(len(line), label.end() + 24))
             if mention and mention.start == label.end():
-                births.append((mention.value, Found(start + mention.start, start + mention.end, line[mention.start : mention.end])))
+                births.append((mention.value, _found(start, line, mention.start, mention.end)))
                 found_here = True
         for label in _MRN.finditer(line):
             value = _MRN_VALUE.match(line, label.end())
             if value and sum(ch.isdigit() for ch in ocr_digits(value.group())) >= 3:
-                mrns.append(Found(start + value.start(), start + value.end(), value.group()))
+                mrns.append(_found(start, line, value.start(), value.end()))
                 found_here = True
         if found_here:
             name = labelled_name or previous_name
             if name is None:
                 first = next((i for i, ch in enumerate(line) if ch.isalnum()), len(line))  # past a box's side or a bracket
                 span = _name_in(line, *_cell_after(line, first))
-                name = Found(start + span[0], start + span[1], line[span[0] : span[1]]) if span else None
+                name = _found(start, line, *span) if span else None
             if name is not None:
                 names.append(name)
         previous_name = labelled_name
@@ -149,12 +153,12 @@ def read_identity(text: str, lines: LineIndex | None = None) -> Identity:
 
 
 def _most_printed(found: list[Found], key) -> Found | None:
-    """The value printed most often (ties: the first printed), at the first occurrence of its most common
-    spelling that OCR did not touch (no digit misread as a letter)."""
+    """The value printed most often (ties: the first printed, as a Counter keeps first-seen order), at the
+    first occurrence of its most common spelling that OCR did not touch (no digit misread as a letter)."""
     if not found:
         return None
     counts = Counter(key(f.text) for f in found)
-    best = max(counts, key=lambda k: (counts[k], -next(i for i, f in enumerate(found) if key(f.text) == k)))
+    best = max(counts, key=counts.__getitem__)
     spellings = Counter(f.text for f in found if key(f.text) == best)
     printed = max(spellings, key=lambda text: (ocr_digits(text) == text, spellings[text]))
     return next(f for f in found if f.text == printed)
@@ -164,5 +168,5 @@ def _most_printed_date(found: list[tuple[date, Found]]) -> tuple[date, Found] | 
     if not found:
         return None
     counts = Counter(value for value, _ in found)
-    best = max(counts, key=lambda v: (counts[v], -next(i for i, (w, _) in enumerate(found) if w == v)))
+    best = max(counts, key=counts.__getitem__)
     return next(item for item in found if item[0] == best)

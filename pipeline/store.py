@@ -247,13 +247,16 @@ BATCHED_TABLES = {
     "record_sightings": "SELECT * FROM record_sightings WHERE run_id = $run AND record IN (SELECT key FROM _batch_records)",
     "quarantine": "SELECT * FROM quarantine WHERE run_id = $run AND record IN (SELECT key FROM _batch_records)",
 }
-RUN_TABLES = {
+# A run's manifest never changes: its file is written once. Its row and its agent steps do: rewritten.
+MANIFEST_TABLES = {
     "manifests": "SELECT m.*, r.run_id FROM manifests m JOIN runs r USING (manifest_id) WHERE r.run_id = $run",
     "manifest_inputs": "SELECT i.*, r.run_id FROM manifest_inputs i JOIN runs r USING (manifest_id) WHERE r.run_id = $run",
+}
+RUN_TABLES = {
     "runs": "SELECT * FROM runs WHERE run_id = $run",
     "agent_steps": "SELECT * FROM agent_steps WHERE run_id = $run",
 }
-PUBLISHED_TABLES = (*RUN_TABLES, *BATCHED_TABLES)
+PUBLISHED_TABLES = (*MANIFEST_TABLES, *RUN_TABLES, *BATCHED_TABLES)
 PATIENT_COLUMNS = tuple(PatientIdentity.model_fields)
 SCHEMA_PARTITION = "_schema"  # a zero-row file per table, so a view over no run yet still has its columns
 
@@ -548,6 +551,9 @@ class Catalog:
             for batch, run_id in batches:
                 self._publish_batch(root, batch, run_id)
             for run_id in sorted({r for _, r in batches} | set(runs)):
+                for table, query in MANIFEST_TABLES.items():
+                    if not (root / table / f"run_id={run_id}" / "part-0.parquet").exists():
+                        self._copy(root, table, query, run_id, "part-0")
                 for table, query in RUN_TABLES.items():
                     self._copy(root, table, query, run_id, "part-0")
             if batches:
@@ -558,12 +564,17 @@ class Catalog:
 
     def _publish_batch(self, root: Path, batch: int, run_id: str) -> None:
         keys = self.con.execute("SELECT kind, key FROM publication_queue WHERE batch = ? AND run_id = ?", [batch, run_id]).fetchall()
-        for kind in ("document", "record"):
-            frame = pd.DataFrame({"key": sorted({k for t, k in keys if t == kind})}, dtype="string")
-            self.con.register(f"_batch_{kind}s", frame)
-        try:
+        with self._batch_keys({kind: sorted({k for t, k in keys if t == kind}) for kind in ("document", "record")}):
             for table, query in BATCHED_TABLES.items():
                 self._copy(root, table, query, run_id, f"part-b{batch:08d}", skip_empty=True)
+
+    @contextmanager
+    def _batch_keys(self, keys: dict[str, list[str]]) -> Iterator[None]:
+        """The documents and record paths a batch names, as the relations ``BATCHED_TABLES`` read."""
+        for kind in ("document", "record"):
+            self.con.register(f"_batch_{kind}s", pd.DataFrame({"key": pd.Series(keys.get(kind, []), dtype="string")}))
+        try:
+            yield
         finally:
             self.con.unregister("_batch_documents")
             self.con.unregister("_batch_records")
@@ -578,16 +589,11 @@ class Catalog:
         """A zero-row Parquet file per published table with its current columns, so that the analyst
         catalog's views have their columns before any run has published a row."""
         root = self.out_dir / PARQUET_DIR
-        for kind in ("document", "record"):
-            self.con.register(f"_batch_{kind}s", pd.DataFrame({"key": pd.Series([], dtype="string")}))
-        try:
-            for table, query in {**RUN_TABLES, **BATCHED_TABLES}.items():
+        with self._batch_keys({}):
+            for table, query in {**MANIFEST_TABLES, **RUN_TABLES, **BATCHED_TABLES}.items():
                 select = query.replace("$run", "NULL")
                 _write_parquet(self.con, f"SELECT * EXCLUDE (run_id) FROM ({select}) LIMIT 0",
                                root / table / f"run_id={SCHEMA_PARTITION}" / "part-0.parquet")
-        finally:
-            self.con.unregister("_batch_documents")
-            self.con.unregister("_batch_records")
         return root
 
     # -- reads ---------------------------------------------------------------------------------
