@@ -52,7 +52,7 @@ import re
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from pipeline import cues, layout
 from pipeline.dates import find_dates
@@ -84,6 +84,8 @@ SIGN_OFF_CHARS = 60
 SIGN_OFF_SHARE = 0.7
 # Longest line that can be an attestation (a clinician's name and a date) under a note's last paragraph.
 ATTESTATION_CHARS = 100
+# Most words of a valediction line ("Kind regards,", "With best wishes,").
+VALEDICTION_WORDS = 4
 # Most lines of text inside a box ("+----+" / "| ... |" / "+----+") that still make one header block.
 BOX_LINES = 10
 # Most days between the two dates of a header block that make an admission-to-discharge pair.
@@ -226,8 +228,9 @@ class RulesDetector(Detector):
         enc_header = {i: h for i in content if (h := cues.encounter_header(lines[i]))}
         note_header = {i: h for i in content if i not in enc_header and (h := cues.note_header(lines[i]))}
         # a recurring closing line of this record's template signs off like a signature
-        signature = {i for i in content if cues.SIGNATURE.search(lines[i])} | lay.closing_lines
-        sign_off = _sign_offs(lines, content)
+        sign_offs = _sign_offs(lines, content)
+        sign_off = sign_offs.ends
+        signature = {i for i in content if cues.SIGNATURE.search(lines[i])} | lay.closing_lines | sign_offs.signed
         # Title lines are looked up only among short lines that could be one (the matcher is the slow part).
         short = [i for i in content if len(lines[i]) <= SHORT_LINE and ":" not in lines[i]]
         maybe = [i for i in short if cues.maybe_title(lines[i])]
@@ -277,8 +280,8 @@ class RulesDetector(Detector):
                 furniture_blocks = sum(1 for j in between if furniture[j] and (j == prev + 1 or not furniture[j - 1]))
                 gap = max(0, blanks - 2 * furniture_blocks)
                 separator = any(rule[j] and j not in boxed_rules for j in between)
-            if i in signature or cues.END_MARKER.match(lines[i]):
-                pass  # a signature closes a note and an end marker the record: neither opens one
+            if i in signature or cues.END_MARKER.match(lines[i]) or i in sign_offs.dates:
+                pass  # a signature or a signing's date closes a note and an end marker the record: neither opens one
             elif (
                 prev is None
                 or gap > 0
@@ -793,23 +796,53 @@ def _labelled_date(block: str, label: Any) -> date | None:
     return mention.value if mention and mention.start - match.end() <= 2 else None
 
 
-def _sign_offs(lines: list[str], content: list[int]) -> set[int]:
+def _sign_offs(lines: list[str], content: list[int]) -> SignOffs:
     """Lines that end a sign-off: a bare clinician's name (a short line the name fills, found by its
     credential or title, not by a label), a bare date right under one, or an attestation (a clinician and
     a date in one short line right under a paragraph). A note that signs off this way may run straight
-    into the next document with no blank line or signature label between them."""
-    out: set[int] = set()
+    into the next document with no blank line or signature label between them.
+
+    Also, apart, the sign-offs a valediction leads (a name, and its date, right under a short line of
+    words that ends in a comma: "Kind regards,"): these close a letter or a note as surely as a signature
+    label does, while a bare name alone may be a header block's clinician."""
+    out = SignOffs(set(), set(), set())
     prev: int | None = None
     for i in content:
         line = lines[i].strip()
         if len(line) <= SIGN_OFF_CHARS and ":" not in line and (person := layout.person_in(line)) and _fills(person.end() - person.start(), line):
-            out.add(i)
-        elif prev in out and len(line) <= SIGN_OFF_CHARS and (date := cues.date_in(line)) and _fills(date.end - date.start, line):
-            out.add(i)
+            out.ends.add(i)
+            if prev == i - 1 and _valediction(lines[prev]):
+                out.signed.add(i)
+        elif prev in out.ends and len(line) <= SIGN_OFF_CHARS and (date := cues.date_in(line)) and _fills(date.end - date.start, line):
+            out.ends.add(i)
+            if prev in out.signed:
+                out.signed.add(i)
+            if prev in out.signed or i + 1 == len(lines) or not lines[i + 1].strip() or layout.is_rule(lines[i + 1]):
+                out.dates.add(i)  # a date the paragraph ends on, or a letter's; one the next lines run on from may head them
         elif prev == i - 1 and len(line) <= ATTESTATION_CHARS and layout.names_person(line) and cues.date_in(line):
-            out.add(i)
+            out.ends.add(i)
         prev = i
     return out
+
+
+class SignOffs(NamedTuple):
+    """What ``_sign_offs`` finds: every line that ends a sign-off, the bare dates among them that end
+    their paragraph (a signing's date, under its name), and the sign-offs a valediction leads."""
+
+    ends: set[int]
+    dates: set[int]
+    signed: set[int]
+
+
+def _valediction(line: str) -> bool:
+    """A short line of a few words and no digits that ends in a comma, as a letter's closing does."""
+    stripped = line.strip()
+    return (
+        stripped.endswith(",")
+        and 1 <= len(stripped.split()) <= VALEDICTION_WORDS
+        and stripped[:1].isupper()
+        and not any(ch.isdigit() or ch == ":" for ch in stripped)
+    )
 
 
 def _fills(length: int, line: str) -> bool:
@@ -898,9 +931,29 @@ def _structural_dates(lines: list[str], window: list[int], boxed: bool, pair_run
         or sum(1 for t in text if layout.label_value_pairs(t)) * 2 >= len(text)
         or max(layout.cells(t) for t in text) >= 3
         or bool(_STAMP.match(layout.ocr_digits(text[0])))
+        or _labelled_stamp(text[0])
     )
     return _block_dates(lines, window, pair_run) if formed else []
 
 
+def _labelled_stamp(line: str) -> bool:
+    """A short line that is a date (and a time) with a word or two beside it ("_Recorded 16-Aug-2015, 14h35_",
+    "Entered 2019-03-04 10:15"): a note's time stamp, whatever its word says."""
+    text = layout.ocr_digits(line).strip()
+    if len(text) > STAMP_CHARS or text.endswith((":", ".")) or not (mention := cues.date_in(text)):
+        return False  # a colon introduces what follows ("Collected 03/23/2017:"); a full stop ends a sentence's tail
+    rest = text[: mention.start] + " " + text[mention.end :]
+    timed = _TIME.search(rest) is not None
+    rest = _TIME.sub(" ", rest)
+    words = len(_WORD.findall(rest))
+    return words <= (STAMP_WORDS if timed else 1) and not any(ch.isdigit() for ch in rest)
+
+
+# Longest line that can be a labelled stamp, and the most words it may hold besides its date and time
+# (one without a time).
+STAMP_CHARS = 60
+STAMP_WORDS = 2
+_TIME = re.compile(r"(?<![A-Za-z0-9])\d{1,2}(?:[:h.]\d{2}){1,2}(?:\s*[AaPp]\.?[Mm]\.?)?(?![A-Za-z0-9])|(?<![A-Za-z0-9])[0-2]\d[0-5]\d(?![A-Za-z0-9])")
+_WORD = re.compile(r"[^\W\d_]{2,}")
 # A line that opens with a date (and maybe a time): "2019-03-04T10:15  OFFICE VISIT", "04 Mar 2019 10:15 - ...".
 _STAMP = re.compile(r"^\W{0,3}(?:\d{1,4}[/.-]\d{1,2}[/.-]\d{2,4}|\d{1,2}[ -][A-Za-z]{3,9}[ -]\d{2,4}|[A-Za-z]{3,9}\.? \d{1,2},? \d{4}|(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*,? )", re.I)
