@@ -84,6 +84,8 @@ SIGN_OFF_CHARS = 60
 SIGN_OFF_SHARE = 0.7
 # Longest line that can be an attestation (a clinician's name and a date) under a note's last paragraph.
 ATTESTATION_CHARS = 100
+# Content lines from a candidate's top in which a stay's day ("Hospital day 2") says the note continues a stay.
+STAY_DAY_LINES = 4
 # Most words of a valediction line ("Kind regards,", "With best wishes,").
 VALEDICTION_WORDS = 4
 # Most lines of text inside a box ("+----+" / "| ... |" / "+----+") that still make one header block.
@@ -323,6 +325,7 @@ class RulesDetector(Detector):
             if i in title_only:
                 title = title | {"note_title"}
             previous = lines[prev_line] if prev_line is not None else ""
+            k = bisect_left(content, i)
             block_text = "\n".join(lines[j] for j in window)
             closes_note = header is None and _signs_off(i, n, blank, furniture, signature)
             dated = [j for j in window if j in enc_header or j in note_header]
@@ -359,7 +362,8 @@ class RulesDetector(Detector):
                     closes_note=closes_note,
                     after_closing_section=prev_line is not None
                     and any(cues.CLOSING_SECTION.search(lines[j]) for j in range(max(0, prev_line - 6), prev_line + 1)),
-                    continues_stay=header is None and any(cues.HOSPITAL_DAY.search(lines[j]) for j in window[:3]),
+                    # the day of a stay, printed in the note's first lines (under a sub-header of up to three lines)
+                    continues_stay=header is None and any(cues.HOSPITAL_DAY.search(lines[j]) for j in content[k : k + STAY_DAY_LINES]),
                     addendum=header is None and any(cues.ADDENDUM.search(lines[j]) for j in window[:2]),
                     split_line=_looks_split(previous, lines[i]) and header is None and note in (None, "bare_date") and not separator,
                     date=when,
