@@ -86,6 +86,8 @@ SIGN_OFF_SHARE = 0.7
 ATTESTATION_CHARS = 100
 # Content lines from a candidate's top in which a stay's day ("Hospital day 2") says the note continues a stay.
 STAY_DAY_LINES = 4
+# Longest line that can state a visit (its date, clinician and organisation) by itself.
+STATED_VISIT_CHARS = 240
 # Most words of a valediction line ("Kind regards,", "With best wishes,").
 VALEDICTION_WORDS = 4
 # Most lines of text inside a box ("+----+" / "| ... |" / "+----+") that still make one header block.
@@ -239,7 +241,9 @@ class RulesDetector(Detector):
         title_only = {i for i, found in zip(maybe, cues.title_cues([lines[i] for i in maybe]), strict=True) if "note_title" in found}
         letterhead = {i for i in short if _letterhead(lines[i])}
         template = _template_lines(lay, blank, rule)
-        headerish = set(enc_header) | set(note_header) | title_only | letterhead | template
+        # A line that says when, who and where by itself (a visit's summary sentence, in any words)
+        stated = {i for i in content if _states_visit(lines[i])}
+        headerish = set(enc_header) | set(note_header) | title_only | letterhead | template | stated
         # An opening section run into the text (no blank line before it): a candidate too; so is a
         # markdown heading, which sets itself off by its syntax.
         opening = {i for i in content if cues.OPENING_LEAD.match(lines[i]) or MARKDOWN_HEADING.match(lines[i])}
@@ -836,6 +840,18 @@ class SignOffs(NamedTuple):
     ends: set[int]
     dates: set[int]
     signed: set[int]
+
+
+def _states_visit(line: str) -> bool:
+    """Whether one line names a date, a clinician and an organisation: a visit stated in a line, as a
+    summary sentence or a one-line header does, whatever its words."""
+    return (
+        len(line) <= STATED_VISIT_CHARS
+        and any(ch.isdigit() for ch in line)
+        and layout.person_in(line) is not None
+        and layout.names_organisation(line)
+        and cues.date_in(line) is not None
+    )
 
 
 def _valediction(line: str) -> bool:
