@@ -229,6 +229,67 @@ def test_a_recurring_sign_off_right_above_a_recurring_header_leaves_the_header_a
     assert glued in {d.cues.line for d in decisions}
 
 
+def test_a_valediction_signs_a_note_off_as_a_signature_label_does_and_its_date_is_the_signings() -> None:
+    """"Kind regards," over a bare name and a date: the next line is weighed as after a signature, and
+    the date under the name is the signing's, no note's header, even where the next header follows it
+    with no blank line. A title block's bare name (under a date, not a valediction) signs nothing off."""
+    from pipeline.detect import DetectionInput
+    from pipeline.detect.rules import RulesDetector
+
+    text = (
+        "Contact Synopsis\nDecember 11, 2010\nAna Ruiz, MD\nOak Partners Clinic\nCough for a week.\nPlan: rest.\n"
+        "Kind regards,\nAna Ruiz, MD\n12/11/10\n**Chief Complaint**\nKnee pain.\n"
+    )
+    decisions = {d.cues.line: d.cues for d in RulesDetector(scorer="none").trace(DetectionInput("letter.txt", text, LineIndex(text)))}
+    assert 8 not in decisions  # the signing's date
+    assert decisions[9].after_signature
+    assert all(not c.after_signature for line, c in decisions.items() if line < 6)
+
+
+@pytest.mark.parametrize(
+    ("line", "stamp"),
+    [
+        ("_Recorded 16-Aug-2015, 14h35_", True),
+        ("Entered 2019-03-04 10:15", True),
+        ("Seen 12/01/2010", True),
+        ("Collected 03/23/2017:", False),  # introduces what follows
+        ("Prior study 11/22/10.", False),  # a sentence's tail
+        ("BP 120/80 12/01/2010", False),  # other figures beside the date
+        ("Seen on 12/01/2010 for cough and fever", False),
+    ],
+)
+def test_a_labelled_stamp_is_a_date_and_time_with_a_word_or_two(line: str, stamp: bool) -> None:
+    from pipeline.detect.rules import _labelled_stamp
+
+    assert _labelled_stamp(line) is stamp
+
+
+def test_a_block_opening_on_a_labelled_stamp_is_a_dated_header_and_a_stay_day_under_it_continues_the_stay() -> None:
+    from pipeline.detect import DetectionInput
+    from pipeline.detect.rules import RulesDetector
+
+    text = (
+        "Cough.\n\n_Recorded 07-Apr-2009, 18h34_\n*H&P*\nDocumented by Ana Ruiz, MD\nAdmit for cellulitis.\n\n"
+        "_Recorded 08-Apr-2009, 09h37_\n*Progress Note*\nDocumented by Ana Ruiz, MD\nHospital day 2.\nBetter.\n"
+    )
+    decisions = {d.cues.line: d.cues for d in RulesDetector(scorer="none").trace(DetectionInput("stamps.txt", text, LineIndex(text)))}
+    assert decisions[2].structural_header and decisions[2].date == date(2009, 4, 7)
+    assert decisions[7].date == date(2009, 4, 8) and decisions[7].continues_stay
+
+
+def test_a_line_stating_when_who_and_where_is_a_candidate_with_no_blank_line_above() -> None:
+    from pipeline.detect import DetectionInput
+    from pipeline.detect.rules import RulesDetector
+
+    text = (
+        "Cough, better.\nReturn to clinic in 6 months.\n"
+        "This visit took place on Jan 15, 2011 at Pinecrest Internal Medicine with Ana Ruiz, MD.\nKnee pain.\n"
+        "Seen at Pinecrest Internal Medicine for knee pain, improving.\n"
+    )
+    lines = {d.cues.line for d in RulesDetector(scorer="none").trace(DetectionInput("stated.txt", text, LineIndex(text)))}
+    assert 2 in lines and 4 not in lines  # no date and no clinician: a sentence of the note
+
+
 @pytest.mark.parametrize("text", ["Jane M. Roe, MD", "ROE, JANE MD", "RENATA G. UMBERGER, MD", "BEATRICE MARCHETTI, PA-C", "Dr. Amos Quill", "Ann Bee NP", "Kofi Mensah, PA-C"])
 def test_people_are_found_by_shape(text: str) -> None:
     assert PERSON.search(text)
