@@ -88,6 +88,10 @@ ATTESTATION_CHARS = 100
 STAY_DAY_LINES = 4
 # Longest line that can state a visit (its date, clinician and organisation) by itself.
 STATED_VISIT_CHARS = 240
+# Longest line that can be a labelled stamp ("_Recorded 16-Aug-2015, 14h35_"), and the most words it may
+# hold besides its date and time (one without a time).
+STAMP_CHARS = 60
+STAMP_WORDS = 2
 # Most words of a valediction line ("Kind regards,", "With best wishes,").
 VALEDICTION_WORDS = 4
 # Most lines of text inside a box ("+----+" / "| ... |" / "+----+") that still make one header block.
@@ -231,7 +235,8 @@ class RulesDetector(Detector):
         content = lay.content
         enc_header = {i: h for i in content if (h := cues.encounter_header(lines[i]))}
         note_header = {i: h for i in content if i not in enc_header and (h := cues.note_header(lines[i]))}
-        # a recurring closing line of this record's template signs off like a signature
+        # a recurring closing line of this record's template, and a name under a valediction, sign off
+        # like a signature
         sign_offs = _sign_offs(lines, content)
         sign_off = sign_offs.ends
         signature = {i for i in content if cues.SIGNATURE.search(lines[i])} | lay.closing_lines | sign_offs.signed
@@ -329,7 +334,7 @@ class RulesDetector(Detector):
             if i in title_only:
                 title = title | {"note_title"}
             previous = lines[prev_line] if prev_line is not None else ""
-            k = bisect_left(content, i)
+            first_content = bisect_left(content, i)
             block_text = "\n".join(lines[j] for j in window)
             closes_note = header is None and _signs_off(i, n, blank, furniture, signature)
             dated = [j for j in window if j in enc_header or j in note_header]
@@ -367,7 +372,7 @@ class RulesDetector(Detector):
                     after_closing_section=prev_line is not None
                     and any(cues.CLOSING_SECTION.search(lines[j]) for j in range(max(0, prev_line - 6), prev_line + 1)),
                     # the day of a stay, printed in the note's first lines (under a sub-header of up to three lines)
-                    continues_stay=header is None and any(cues.HOSPITAL_DAY.search(lines[j]) for j in content[k : k + STAY_DAY_LINES]),
+                    continues_stay=header is None and any(cues.HOSPITAL_DAY.search(lines[j]) for j in content[first_content : first_content + STAY_DAY_LINES]),
                     addendum=header is None and any(cues.ADDENDUM.search(lines[j]) for j in window[:2]),
                     split_line=_looks_split(previous, lines[i]) and header is None and note in (None, "bare_date") and not separator,
                     date=when,
@@ -969,10 +974,6 @@ def _labelled_stamp(line: str) -> bool:
     return words <= (STAMP_WORDS if timed else 1) and not any(ch.isdigit() for ch in rest)
 
 
-# Longest line that can be a labelled stamp, and the most words it may hold besides its date and time
-# (one without a time).
-STAMP_CHARS = 60
-STAMP_WORDS = 2
 _TIME = re.compile(r"(?<![A-Za-z0-9])\d{1,2}(?:[:h.]\d{2}){1,2}(?:\s*[AaPp]\.?[Mm]\.?)?(?![A-Za-z0-9])|(?<![A-Za-z0-9])[0-2]\d[0-5]\d(?![A-Za-z0-9])")
 _WORD = re.compile(r"[^\W\d_]{2,}")
 # A line that opens with a date (and maybe a time): "2019-03-04T10:15  OFFICE VISIT", "04 Mar 2019 10:15 - ...".
