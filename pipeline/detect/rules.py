@@ -471,6 +471,10 @@ class RulesDetector(Detector):
                 block_end = max(block_end, d.cues.block[-1] if d.cues.block else d.cues.line)
                 boundary = EncounterBoundary(doc.lines.starts[d.cues.line], d.cues.line, round(float(p), 4), explain(d, row))
                 chosen.append((boundary, None if d.start else block_end))
+            elif d.cues.line <= block_end and d.cues.block:
+                # a block that begins inside the header block of the start above goes on with it (a box
+                # under a titled box): its lines are that header's, and the note under it its body
+                block_end = max(block_end, d.cues.block[-1])
         boundaries = [start] + self._bodied(lay, chosen, misread)
         candidates = tuple(ScoredCandidate(d.cues.line, round(float(p), 4)) for d, p in zip(decisions[1:], probabilities[1:], strict=True))
         return Detection(
