@@ -489,3 +489,22 @@ Hospital course: uneventful.
     decisions = {d.cues.line: d for d in create("rules", scorer="none").trace(DetectionInput("doc", text, LineIndex(text)))}
     assert decisions[10].cues.date == date(2014, 2, 17) and "new_date" in decisions[10].names
     assert not set(decisions[10].names) & set(KEEP_REASONS)  # no reason to keep it: the scorer may open it
+
+
+def test_a_block_beginning_inside_a_chosen_header_goes_on_with_it() -> None:
+    """A titled box over a box of label-value lines, then the first note's title: with every candidate let
+    through (thresholds 0), the title right under the lower box is still no start, since the lower box
+    began inside the header block of the start above and its lines are that header's."""
+    box = (
+        "+-----------------------------------+\n| VISIT SUMMARY                     |\n+-----------------------------------+\n"
+        "| Seen On.......... {d}      |\n| Care Site........ Oak Clinic      |\n| Clinician........ Ana Ruiz, MD    |\n"
+        "| Svc Type......... ED Visit        |\n| Insurer.......... Commercial PPO  |\n| Rm............... 5S-11           |\n"
+        "+-----------------------------------+\nED TRIAGE NOTE\nArrived via walk-in. Chief complaint: cough.\n"
+        "Lungs clear. Rest and fluids.\nSeen and examined. Home with return precautions.\nE-signed: Ana Ruiz, MD {d} 10:00\n\n"
+    )
+    text = "".join(box.format(d=d) for d in ("2014-05-14", "2014-06-20", "2014-08-02", "2014-09-30"))
+    detector = create("rules", threshold=0.0, misread_threshold=0.0, keep_threshold=0.0)
+    lines = text.splitlines()
+    box_tops = [i - 1 for i, line in enumerate(lines) if "VISIT SUMMARY" in line]
+    starts = [b.line for b in detector.detect(DetectionInput("boxes", text, LineIndex(text)))]
+    assert starts == box_tops  # before the fix: each box top and the note title under it
