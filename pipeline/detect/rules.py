@@ -381,7 +381,8 @@ class RulesDetector(Detector):
                     opens_stay=bool(cues.STAY_OPEN.search(block_text)) or (structural and discharge_by is not None),
                     structural_header=structural,
                     after_sign_off=prev_line in sign_off,
-                    discharge_note=bool(cues.DISCHARGE_NOTE.search("\n".join(lines[j] for j in window[:3]))),
+                    # a discharge summary's title in the block, or right above it in the same paragraph
+                    discharge_note=bool(cues.DISCHARGE_NOTE.search("\n".join(lines[j] for j in [*_paragraph_above(blank, top), *window[:3]]))),
                     block=tuple(range(top, window[-1] + 1)) if window else (top,),
                     content_before=bisect_left(content, top),
                     content_end=bisect_right(content, window[-1] if window else top),
@@ -712,6 +713,17 @@ class _Encounter:
         if self.until:
             return when <= self.until
         return not (self.last_date and when > self.last_date + timedelta(days=gap_days))
+
+
+def _paragraph_above(blank: list[bool], top: int) -> list[int]:
+    """The lines right above ``top`` in its paragraph, up to three (a note's title and stamp over its
+    admission block)."""
+    above: list[int] = []
+    j = top - 1
+    while j >= 0 and not blank[j] and len(above) < 3:
+        above.insert(0, j)
+        j -= 1
+    return above
 
 
 def _looks_back(c: LineCues) -> bool:
