@@ -237,7 +237,7 @@ class RulesDetector(Detector):
         note_header = {i: h for i in content if i not in enc_header and (h := cues.note_header(lines[i]))}
         # a recurring closing line of this record's template, and a name under a valediction, sign off
         # like a signature
-        sign_offs = _sign_offs(lines, content)
+        sign_offs = _sign_offs(lay)
         sign_off = sign_offs.ends
         signature = {i for i in content if cues.SIGNATURE.search(lines[i])} | lay.closing_lines | sign_offs.signed
         # Title lines are looked up only among short lines that could be one (the matcher is the slow part).
@@ -825,7 +825,7 @@ def _labelled_date(block: str, label: Any) -> date | None:
     return mention.value if mention and mention.start - match.end() <= 2 else None
 
 
-def _sign_offs(lines: list[str], content: list[int]) -> SignOffs:
+def _sign_offs(lay: layout.Layout) -> SignOffs:
     """Lines that end a sign-off: a bare clinician's name (a short line the name fills, found by its
     credential or title, not by a label), a bare date right under one, or an attestation (a clinician and
     a date in one short line right under a paragraph). A note that signs off this way may run straight
@@ -834,9 +834,10 @@ def _sign_offs(lines: list[str], content: list[int]) -> SignOffs:
     Also, apart, the sign-offs a valediction leads (a name, and its date, right under a short line of
     words that ends in a comma: "Kind regards,"): these close a letter or a note as surely as a signature
     label does, while a bare name alone may be a header block's clinician."""
+    lines, blank, rule = lay.lines, lay.blank, lay.rule
     out = SignOffs(set(), set(), set())
     prev: int | None = None
-    for i in content:
+    for i in lay.content:
         line = lines[i].strip()
         if len(line) <= SIGN_OFF_CHARS and ":" not in line and (person := layout.person_in(line)) and _fills(person.end() - person.start(), line):
             out.ends.add(i)
@@ -846,7 +847,7 @@ def _sign_offs(lines: list[str], content: list[int]) -> SignOffs:
             out.ends.add(i)
             if prev in out.signed:
                 out.signed.add(i)
-            if prev in out.signed or i + 1 == len(lines) or not lines[i + 1].strip() or layout.is_rule(lines[i + 1]):
+            if prev in out.signed or i + 1 == len(lines) or blank[i + 1] or rule[i + 1]:
                 out.dates.add(i)  # a date the paragraph ends on, or a letter's; one the next lines run on from may head them
         elif prev == i - 1 and len(line) <= ATTESTATION_CHARS and layout.names_person(line) and cues.date_in(line):
             out.ends.add(i)
